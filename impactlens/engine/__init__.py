@@ -1,0 +1,10 @@
+"""The analysis engine: typed results for images (video follows the same shape)."""
+
+from .batch import BatchResult, analyze_image, analyze_paths
+from .image import ImageEngine, ImageOutcome
+from .types import AOI, AnalysisError, AttentionShare, ImageAnalysis, ModelInfo, Peak
+
+__all__ = [
+    "AOI", "AnalysisError", "AttentionShare", "BatchResult", "ImageAnalysis", "ImageEngine",
+    "ImageOutcome", "ModelInfo", "Peak", "analyze_image", "analyze_paths",
+]

@@ -1,0 +1,150 @@
+"""The image engine: decoded image in, memorability + saliency + attention shares out."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import maximum_filter
+
+from ..media.heatmap import blend_heatmap, density_png16, upsample_density
+from ..media.image_io import DecodedImage
+from ..models.registry import ModelSpec, read_manifest
+from ..models.runtime import MemorabilityModel, SaliencyModel, load_memorability, load_saliency
+from ..settings import Settings
+from .types import AOI, AttentionShare, ImageAnalysis, ModelInfo, Peak
+
+MAX_PEAKS = 5
+
+
+@lru_cache(maxsize=1)
+def reference_scores() -> np.ndarray:
+    """Sorted ResMem fp32 scores of the 500 NUS scene photographs (see the README)."""
+    path = resources.files("impactlens") / "models" / "weights" / "memorability_reference.json"
+    return np.array(json.loads(path.read_text())["scores"], np.float64)
+
+
+def percentile_of(score: float) -> float:
+    ref = reference_scores()
+    # Mid-rank percentile: the share of reference photographs scoring below, ties half.
+    below = np.searchsorted(ref, score, side="left")
+    at_or_below = np.searchsorted(ref, score, side="right")
+    return float(100.0 * (below + at_or_below) / (2 * len(ref)))
+
+
+def attention_shares(density: np.ndarray, aois: list[AOI]) -> list[AttentionShare]:
+    h, w = density.shape
+    out = []
+    for a in aois:
+        x0, y0 = max(0, int(round(a.x))), max(0, int(round(a.y)))
+        x1, y1 = min(w, int(round(a.x + a.w))), min(h, int(round(a.y + a.h)))
+        share = float(density[y0:y1, x0:x1].sum(dtype=np.float64)) if x1 > x0 and y1 > y0 else 0.0
+        area = max(0, x1 - x0) * max(0, y1 - y0) / float(w * h)
+        out.append(AttentionShare(name=a.name, share=share, area_fraction=area, lift=share / area if area else 0.0))
+    return out
+
+
+def saliency_peaks(grid: np.ndarray, width: int, height: int, k: int = MAX_PEAKS) -> list[Peak]:
+    """Local maxima of the model's grid (3x3 neighbourhood), strongest first, in image pixels."""
+    gh, gw = grid.shape
+    local = (grid == maximum_filter(grid, size=3, mode="nearest")) & (grid > 0)
+    ys, xs = np.nonzero(local)
+    order = np.argsort(-grid[ys, xs])[:k]
+    top = float(grid.max()) or 1.0
+    return [
+        Peak(x=(xs[i] + 0.5) * width / gw, y=(ys[i] + 0.5) * height / gh, relative_density=float(grid[ys[i], xs[i]] / top))
+        for i in order
+    ]
+
+
+@dataclass
+class ImageOutcome:
+    analysis: ImageAnalysis
+    density: np.ndarray  # full resolution, sums to 1
+    image: Image.Image
+
+
+class ImageEngine:
+    """Holds the loaded models; thread-safe, cheap to call many times."""
+
+    def __init__(self, memorability: MemorabilityModel, saliency: SaliencyModel, model_dir: Path) -> None:
+        self.memorability = memorability
+        self.saliency = saliency
+        manifest = read_manifest(model_dir)
+        self.models = {
+            "memorability": self._info(memorability.spec, manifest),
+            "saliency": self._info(saliency.spec, manifest),
+        }
+
+    @staticmethod
+    def _info(spec: ModelSpec, manifest: dict[str, dict[str, str]]) -> ModelInfo:
+        return ModelInfo(
+            name=spec.name, version=spec.version, variant=spec.variant,
+            sha256=manifest.get(spec.filename, {}).get("sha256"), licence=spec.licence,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, variant: str | None = None) -> ImageEngine:
+        v = variant or settings.variant
+        mem = load_memorability(settings.memorability_model, v, settings.model_dir, settings.threads)
+        sal = load_saliency(settings.saliency_model, v, settings.model_dir, settings.threads)
+        return cls(mem, sal, settings.model_dir)
+
+    def analyse(self, decoded: DecodedImage, aois: list[AOI], source: str, decode_s: float = 0.0) -> ImageOutcome:
+        t0 = time.perf_counter()
+        score, mem_s = self.memorability.predict(decoded.image)
+        grid, sal_s = self.saliency.predict(decoded.image)
+        t1 = time.perf_counter()
+        density = upsample_density(grid, decoded.width, decoded.height)
+        analysis = ImageAnalysis(
+            source=source,
+            width=decoded.width,
+            height=decoded.height,
+            format=decoded.format,
+            memorability=min(1.0, max(0.0, score)),
+            memorability_percentile=percentile_of(score),
+            attention=attention_shares(density, aois),
+            saliency_peaks=saliency_peaks(grid, decoded.width, decoded.height),
+            models=self.models,
+            timings_s={
+                "decode": decode_s,
+                "memorability": mem_s,
+                "saliency": sal_s,
+                "postprocess": time.perf_counter() - t1,
+            },
+            warnings=list(decoded.warnings),
+        )
+        analysis.timings_s["total"] = decode_s + (time.perf_counter() - t0)
+        return ImageOutcome(analysis, density, decoded.image)
+
+
+def write_image_outputs(outcome: ImageOutcome, out_dir: Path, stem: str) -> dict[str, Path]:
+    """Writes <stem>.saliency.png, <stem>.heatmap.png and <stem>.json, each atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "saliency": out_dir / f"{stem}.saliency.png",
+        "heatmap": out_dir / f"{stem}.heatmap.png",
+        "json": out_dir / f"{stem}.json",
+    }
+    t = time.perf_counter()
+    _atomic_image(density_png16(outcome.density), paths["saliency"])
+    _atomic_image(blend_heatmap(outcome.image, outcome.density), paths["heatmap"])
+    a = outcome.analysis
+    a.outputs = {k: p.name for k, p in paths.items() if k != "json"}
+    a.timings_s["render"] = time.perf_counter() - t
+    tmp = paths["json"].with_suffix(".json.tmp")
+    tmp.write_text(a.model_dump_json(indent=2))
+    tmp.replace(paths["json"])
+    return paths
+
+
+def _atomic_image(image: Image.Image, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    image.save(tmp, format="PNG")
+    tmp.replace(dest)

@@ -1,0 +1,28 @@
+"""Errors with a stable code, so the CLI and the API can report them precisely."""
+
+from __future__ import annotations
+
+
+class ImpactLensError(Exception):
+    code = "impactlens_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MediaError(ImpactLensError):
+    """The input cannot be analysed (corrupt, truncated, unsupported, too large...)."""
+
+    code = "invalid_media"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class ModelNotReadyError(ImpactLensError):
+    """Converted model files are missing: run `impactlens models build`."""
+
+    code = "model_not_ready"

