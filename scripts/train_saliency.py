@@ -73,12 +73,18 @@ def extract(data: Path, names: list[str], fixations: dict[str, np.ndarray]):
 
 class Readout(torch.nn.Module):
     def __init__(
-        self, channels: int, sigma: float, hidden: tuple[int, ...] = (16, 16), split: tuple[int, ...] = ()
+        self,
+        channels: int,
+        sigma: float,
+        hidden: tuple[int, ...] = (16, 16),
+        split: tuple[int, ...] = (),
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         dims = (channels, *hidden, 1)
         self.layers = torch.nn.ModuleList(torch.nn.Conv2d(a, b, 1) for a, b in zip(dims, dims[1:]))
         self.split = split or (channels,)
+        self.dropout = dropout
         self.centre = torch.nn.Parameter(torch.zeros(1, 1, 12, 16))
         self.register_buffer("kernel", torch.from_numpy(gaussian_kernel(sigma)))
 
@@ -89,6 +95,8 @@ class Readout(torch.nn.Module):
         weights = torch.split(first.weight, list(self.split), dim=1)
         x = first.bias.view(1, -1, 1, 1)
         for t, w in zip(taps, weights):
+            if self.training and self.dropout:
+                t = F.dropout2d(t, self.dropout)
             y = F.conv2d(t, w)
             if y.shape[-2:] != (H, W):
                 y = F.interpolate(y, (H, W), mode="bilinear", align_corners=False)
@@ -113,6 +121,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "nus-scene")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--sigma", type=float, default=1.5)
+    ap.add_argument("--hidden", default="16,16")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--wd", type=float, default=1e-3)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "saliency_features.npz")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -133,8 +146,9 @@ def main() -> None:
     n_fit = 350 * 2  # two entries per image (original, mirrored)
     fit, val = torch.arange(n_fit), torch.arange(n_fit, len(cnt), 2)  # validate on originals only
     split = tuple(tens[t].shape[1] for t in TAPS)
-    model = Readout(sum(split), args.sigma, split=split)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    hidden = tuple(int(x) for x in args.hidden.split(",") if x)
+    model = Readout(sum(split), args.sigma, hidden=hidden, split=split, dropout=args.dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.wd)
     centre_only = Readout(1, args.sigma, hidden=())  # baseline: learned centre bias alone
     best, best_state, t0 = float("inf"), None, time.time()
     for epoch in range(args.epochs):
@@ -146,24 +160,29 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        model.eval()
         with torch.no_grad():
             v = nll(model([tens[t][val] for t in TAPS]), cnt[val]).item()
         if v < best:
             best, best_state = v, {k: x.clone() for k, x in model.state_dict().items()}
         print(f"epoch {epoch} val_nll={v:.4f} best={best:.4f} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+    # The centre-only model predicts the same map for every image, so its loss over a set
+    # equals the loss on the set's summed fixation counts: fit it on one aggregated map.
     copt = torch.optim.Adam([centre_only.centre], lr=5e-2)
-    ones = [torch.zeros(len(cnt), 1, H, W)]
+    zero = [torch.zeros(1, 1, H, W)]
+    fit_counts, val_counts = cnt[fit].sum(0, keepdim=True), cnt[val].sum(0, keepdim=True)
     for _ in range(300):
-        loss = nll(centre_only(ones)[fit], cnt[fit])
+        loss = nll(centre_only(zero), fit_counts)
         copt.zero_grad()
         loss.backward()
         copt.step()
     with torch.no_grad():
-        base = nll(centre_only([ones[0][val]]), cnt[val]).item()
+        base = nll(centre_only(zero), val_counts).item()
     assert best_state is not None
     model.load_state_dict(best_state)
-    export(model, mu, sd, args.sigma, info={"val_nll": best, "centre_only_val_nll": base})
-    print(json.dumps({"val_nll": best, "centre_only_val_nll": base, "gain_nats_per_fixation": base - best}))
+    if not args.no_export:
+        export(model, mu, sd, args.sigma, info={"val_nll": best, "centre_only_val_nll": base})
+    print(json.dumps({"args": vars(args) | {"data": "", "cache": ""}, "val_nll": best, "centre_only_val_nll": base, "gain_nats_per_fixation": base - best}))
 
 
 def export(model: Readout, mu, sd, sigma: float, info: dict) -> None:

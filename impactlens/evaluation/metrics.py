@@ -42,11 +42,15 @@ def auc_judd(sal: np.ndarray, fix: np.ndarray) -> float:
     n_fix, n_pix = int(f.sum()), s.size
     if n_fix == 0:
         return float("nan")
-    thresholds = np.sort(s[f])[::-1]
+    # One ROC point per distinct fixated value, counting ties on both sides (the benchmark
+    # code breaks ties with random jitter instead, which makes it non-deterministic).
+    fixated = np.sort(s[f])
+    thresholds = np.unique(fixated)[::-1]
     all_sorted = np.sort(s)
+    tp_count = n_fix - np.searchsorted(fixated, thresholds, side="left")
     above = n_pix - np.searchsorted(all_sorted, thresholds, side="left")
-    tp = np.r_[0.0, np.arange(1, n_fix + 1) / n_fix, 1.0]
-    fp = np.r_[0.0, (above - np.arange(1, n_fix + 1)) / (n_pix - n_fix), 1.0]
+    tp = np.r_[0.0, tp_count / n_fix, 1.0]
+    fp = np.r_[0.0, (above - tp_count) / (n_pix - n_fix), 1.0]
     return float(np.trapezoid(tp, fp))
 
 

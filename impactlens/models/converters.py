@@ -101,3 +101,26 @@ def mobilenet_v2_to_onnx(
         shape = ["batch", MOBILENET_TAP_CHANNELS[name], height // stride, width // stride]
         outs.append((taps[name], name, shape))
     return g.model([("image", ["batch", 3, height, width])], outs, "mobilenet_v2_features", metadata)
+
+
+RESNET_TAP_CHANNELS = {"l2": 512, "l3": 1024, "l4": 2048}
+RESNET_TAP_STRIDES = {"l2": 8, "l3": 16, "l4": 32}
+
+
+def resnet152_features_to_onnx(
+    weights: Mapping[str, np.ndarray], metadata: Mapping[str, str], height: int, width: int, prefix: str = "features"
+) -> onnx.ModelProto:
+    """The ResNet-152 trunk (no pooling, no fc), exposing the outputs of stages 2, 3 and 4."""
+    g = GraphBuilder(weights)
+    y = g.relu(g.conv("image", f"{prefix}.conv1", stride=2, pad=3, bn=f"{prefix}.bn1"))
+    y = g.maxpool(y, 3, 2, 1)
+    outs = []
+    for li, blocks in enumerate(RESNET152_LAYERS, start=1):
+        for bi in range(blocks):
+            stride = 2 if (bi == 0 and li > 1) else 1
+            y = _bottleneck(g, y, f"{prefix}.layer{li}.{bi}", stride, downsample=bi == 0)
+        if li > 1:
+            tap = f"l{li}"
+            s = RESNET_TAP_STRIDES[tap]
+            outs.append((y, tap, ["batch", RESNET_TAP_CHANNELS[tap], height // s, width // s]))
+    return g.model([("image", ["batch", 3, height, width])], outs, "resnet152_features", metadata)

@@ -16,14 +16,15 @@ BN_EPS = 1e-5
 class GraphBuilder:
     """Collects nodes and initializers; each method returns the name of its output."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, weights: Mapping[str, np.ndarray], prefix: str = "") -> None:
         self.weights = weights
+        self.prefix = prefix
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._ids = itertools.count()
 
     def _name(self, hint: str) -> str:
-        return f"{hint}_{next(self._ids)}"
+        return f"{self.prefix}{hint}_{next(self._ids)}"
 
     def const(self, array: np.ndarray, hint: str = "c") -> str:
         name = self._name(hint)

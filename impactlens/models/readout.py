@@ -33,7 +33,7 @@ def saliency_to_onnx(
     """One graph: image (1,3,384,512) -> log_density (1,1,48,64), summing to 1 after exp."""
     h, w = GRID
     base = mobilenet_v2_to_onnx(backbone, {}, h * 8, w * 8)
-    g = GraphBuilder(readout)
+    g = GraphBuilder(readout, prefix="readout/")
     g.nodes, g.initializers = list(base.graph.node), list(base.graph.initializer)
     # The first 1x1 convolution runs on each tap at its own resolution and only its small
     # output is resized (the two commute): about 10x less work than resizing the features.

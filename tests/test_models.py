@@ -1,0 +1,66 @@
+"""The converted models against the reference implementation's recorded outputs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.stats import spearmanr
+
+from impactlens.models.checkpoint import CheckpointError, load_state_dict
+from impactlens.models.registry import SPECS, read_manifest, sha256_file
+from impactlens.models.sources import MOBILENET, RESMEM, package_file
+from impactlens.settings import get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "resmem_reference.json").read_text())
+
+
+def _scores(engine):
+    ours, ref = [], []
+    for rel, score in FIXTURE["scores"].items():
+        ours.append(engine.memorability.predict(Image.open(ROOT / rel))[0])
+        ref.append(score)
+    return np.array(ours), np.array(ref)
+
+
+def test_fp32_onnx_matches_the_reference_resmem_within_1e_3(engine_fp32):
+    ours, ref = _scores(engine_fp32)
+    assert len(ref) == 20
+    assert np.abs(ours - ref).max() <= 1e-3
+
+
+def test_int8_keeps_the_reference_ranking(engine):
+    ours, ref = _scores(engine)
+    assert spearmanr(ours, ref).statistic >= 0.95
+    assert np.abs(ours - ref).max() <= 0.08
+
+
+def test_manifest_hashes_match_the_files_on_disk():
+    model_dir = get_settings().model_dir
+    manifest = read_manifest(model_dir)
+    for spec in SPECS.values():
+        assert manifest[spec.filename]["sha256"] == sha256_file(model_dir / spec.filename)
+
+
+def test_checkpoint_reader_reads_both_torch_formats_without_torch():
+    legacy = load_state_dict(package_file(MOBILENET))  # pre-1.6 pickle format
+    assert legacy["features.0.0.weight"].shape == (32, 3, 3, 3)
+    assert legacy["classifier.1.weight"].dtype == np.float32
+    zipped = load_state_dict(package_file(RESMEM))  # zip format
+    assert zipped["fc6.weight"].shape == (4096, 10216)
+    assert zipped["features.layer3.35.conv3.weight"].shape == (1024, 256, 1, 1)
+
+
+def test_checkpoint_reader_refuses_arbitrary_pickles(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C) + pickle.dumps(1001) + pickle.dumps({}) + pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError):
+        load_state_dict(path)
