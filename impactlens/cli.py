@@ -72,8 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="analyse images; writes JSON, 16-bit saliency maps and heatmaps")
     a.add_argument("paths", nargs="+", help="image files")
     a.add_argument("--out", required=True, help="output folder (created if missing)")
-    a.add_argument("--aoi", action="append", default=[], metavar="NAME=x,y,w,h",
-                   help="area of interest in pixels; repeat for several")
+    a.add_argument(
+        "--aoi",
+        action="append",
+        default=[],
+        metavar="NAME=x,y,w,h",
+        help="area of interest in pixels; repeat for several",
+    )
     a.add_argument("--variant", choices=["fp32", "int8"], default=None, help="model variant (default: settings)")
     a.add_argument("--model-dir", default=None, help="converted-model cache (default: settings)")
     a.set_defaults(func=_cmd_analyze)

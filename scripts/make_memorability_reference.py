@@ -32,11 +32,17 @@ def main() -> None:
     model = load_memorability(s.memorability_model, "fp32", s.model_dir)
     images = sorted((args.data / "images").glob("*.jpg"))
     scores = sorted(model.predict(decode_image(p, 200_000_000).image)[0] for p in images)
-    OUT.write_text(json.dumps({
-        "description": "ResMem fp32 scores of the 500 NUS scene photographs (Liang et al. 2015), sorted",
-        "model": "resmem-1.1.6 fp32",
-        "scores": [round(x, 6) for x in scores],
-    }, indent=0) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {
+                "description": "ResMem fp32 scores of the 500 NUS scene photographs (Liang et al. 2015), sorted",
+                "model": "resmem-1.1.6 fp32",
+                "scores": [round(x, 6) for x in scores],
+            },
+            indent=0,
+        )
+        + "\n"
+    )
     print(f"{len(scores)} scores, median {scores[len(scores) // 2]:.3f} -> {OUT}")
 
 

@@ -23,13 +23,17 @@ def fixture_images() -> list[Path]:
 
 
 def main() -> None:
-    python = subprocess.run(
-        ["bash", str(ROOT / "bench" / "reference_env.sh")], check=True, capture_output=True, text=True
-    ).stdout.strip().splitlines()[-1]
+    python = (
+        subprocess.run(["bash", str(ROOT / "bench" / "reference_env.sh")], check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     images = fixture_images()
     out = subprocess.run(
         [python, str(ROOT / "bench" / "resmem_reference_worker.py"), *map(str, images)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     result = json.loads(out)
     fixture = {

@@ -57,7 +57,7 @@ def extract(data: Path, names: list[str], fixations: dict[str, np.ndarray]):
         for flip in (False, True):
             im = img.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img.image
             outs = sess.run(list(TAPS), {"image": saliency_input(im)})
-            for t, o in zip(TAPS, outs):
+            for t, o in zip(TAPS, outs, strict=True):
                 feats[t].append(o[0].astype(np.float16))
             xy = fixations.get(name, np.zeros((0, 2)))
             x = (img.width - 1 - xy[:, 0]) if flip else xy[:, 0]
@@ -82,7 +82,7 @@ class Readout(torch.nn.Module):
     ) -> None:
         super().__init__()
         dims = (channels, *hidden, 1)
-        self.layers = torch.nn.ModuleList(torch.nn.Conv2d(a, b, 1) for a, b in zip(dims, dims[1:]))
+        self.layers = torch.nn.ModuleList(torch.nn.Conv2d(a, b, 1) for a, b in zip(dims, dims[1:], strict=False))
         self.split = split or (channels,)
         self.dropout = dropout
         self.centre = torch.nn.Parameter(torch.zeros(1, 1, 12, 16))
@@ -94,7 +94,7 @@ class Readout(torch.nn.Module):
         first = self.layers[0]
         weights = torch.split(first.weight, list(self.split), dim=1)
         x = first.bias.view(1, -1, 1, 1)
-        for t, w in zip(taps, weights):
+        for t, w in zip(taps, weights, strict=True):
             if self.training and self.dropout:
                 t = F.dropout2d(t, self.dropout)
             y = F.conv2d(t, w)
@@ -119,12 +119,12 @@ def nll(logp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "nus-scene")
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--sigma", type=float, default=1.5)
-    ap.add_argument("--hidden", default="16,16")
+    ap.add_argument("--hidden", default="32,16")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--wd", type=float, default=1e-3)
-    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "saliency_features.npz")
     args = ap.parse_args()
@@ -141,7 +141,9 @@ def main() -> None:
     # Per-channel standardisation, folded into the first layer when exporting.
     mu = {t: feats[t].astype(np.float32).mean((0, 2, 3)) for t in TAPS}
     sd = {t: feats[t].astype(np.float32).std((0, 2, 3)) + 1e-3 for t in TAPS}
-    tens = {t: torch.from_numpy((feats[t].astype(np.float32) - mu[t][:, None, None]) / sd[t][:, None, None]) for t in TAPS}
+    tens = {
+        t: torch.from_numpy((feats[t].astype(np.float32) - mu[t][:, None, None]) / sd[t][:, None, None]) for t in TAPS
+    }
     cnt = torch.from_numpy(counts)
     n_fit = 350 * 2  # two entries per image (original, mirrored)
     fit, val = torch.arange(n_fit), torch.arange(n_fit, len(cnt), 2)  # validate on originals only
@@ -182,7 +184,16 @@ def main() -> None:
     model.load_state_dict(best_state)
     if not args.no_export:
         export(model, mu, sd, args.sigma, info={"val_nll": best, "centre_only_val_nll": base})
-    print(json.dumps({"args": vars(args) | {"data": "", "cache": ""}, "val_nll": best, "centre_only_val_nll": base, "gain_nats_per_fixation": base - best}))
+    print(
+        json.dumps(
+            {
+                "args": vars(args) | {"data": "", "cache": ""},
+                "val_nll": best,
+                "centre_only_val_nll": base,
+                "gain_nats_per_fixation": base - best,
+            }
+        )
+    )
 
 
 def export(model: Readout, mu, sd, sigma: float, info: dict) -> None:

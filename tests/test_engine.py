@@ -86,8 +86,19 @@ def test_one_bad_file_does_not_stop_the_batch_and_the_exit_code_says_so(tmp_path
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     out = tmp_path / "out"
-    code = main(["analyze", str(SAMPLES[0]), str(bad), str(empty), str(SAMPLES[2]), "--out", str(out),
-                 "--aoi", "centre=100,100,50,50"])
+    code = main(
+        [
+            "analyze",
+            str(SAMPLES[0]),
+            str(bad),
+            str(empty),
+            str(SAMPLES[2]),
+            "--out",
+            str(out),
+            "--aoi",
+            "centre=100,100,50,50",
+        ]
+    )
     assert code == 1
     assert sorted(p.name for p in out.glob("*.json")) == sorted(f"{p.stem}.json" for p in (SAMPLES[0], SAMPLES[2]))
     err = capsys.readouterr().err

@@ -61,6 +61,8 @@ def test_checkpoint_reader_refuses_arbitrary_pickles(tmp_path):
             return (print, ("pwned",))
 
     path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C) + pickle.dumps(1001) + pickle.dumps({}) + pickle.dumps(Evil()))
+    path.write_bytes(
+        pickle.dumps(0x1950A86A20F9469CFC6C) + pickle.dumps(1001) + pickle.dumps({}) + pickle.dumps(Evil())
+    )
     with pytest.raises(CheckpointError):
         load_state_dict(path)

@@ -5,6 +5,15 @@ from .image import ImageEngine, ImageOutcome
 from .types import AOI, AnalysisError, AttentionShare, ImageAnalysis, ModelInfo, Peak
 
 __all__ = [
-    "AOI", "AnalysisError", "AttentionShare", "BatchResult", "ImageAnalysis", "ImageEngine",
-    "ImageOutcome", "ModelInfo", "Peak", "analyze_image", "analyze_paths",
+    "AOI",
+    "AnalysisError",
+    "AttentionShare",
+    "BatchResult",
+    "ImageAnalysis",
+    "ImageEngine",
+    "ImageOutcome",
+    "ModelInfo",
+    "Peak",
+    "analyze_image",
+    "analyze_paths",
 ]

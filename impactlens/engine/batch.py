@@ -70,7 +70,7 @@ def analyze_paths(
     engine = ImageEngine.from_settings(s, variant)
     batch = BatchResult()
     show = len(files) > 1 if progress is None else progress
-    bar = tqdm(list(zip(files, _unique_stems(files))), disable=not show, unit="file", file=sys.stderr)
+    bar = tqdm(list(zip(files, _unique_stems(files), strict=True)), disable=not show, unit="file", file=sys.stderr)
     for path, stem in bar:
         bar.set_postfix_str(path.name[:40])
         try:

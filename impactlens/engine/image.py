@@ -58,7 +58,11 @@ def saliency_peaks(grid: np.ndarray, width: int, height: int, k: int = MAX_PEAKS
     order = np.argsort(-grid[ys, xs])[:k]
     top = float(grid.max()) or 1.0
     return [
-        Peak(x=(xs[i] + 0.5) * width / gw, y=(ys[i] + 0.5) * height / gh, relative_density=float(grid[ys[i], xs[i]] / top))
+        Peak(
+            x=(xs[i] + 0.5) * width / gw,
+            y=(ys[i] + 0.5) * height / gh,
+            relative_density=float(grid[ys[i], xs[i]] / top),
+        )
         for i in order
     ]
 
@@ -85,8 +89,11 @@ class ImageEngine:
     @staticmethod
     def _info(spec: ModelSpec, manifest: dict[str, dict[str, str]]) -> ModelInfo:
         return ModelInfo(
-            name=spec.name, version=spec.version, variant=spec.variant,
-            sha256=manifest.get(spec.filename, {}).get("sha256"), licence=spec.licence,
+            name=spec.name,
+            version=spec.version,
+            variant=spec.variant,
+            sha256=manifest.get(spec.filename, {}).get("sha256"),
+            licence=spec.licence,
         )
 
     @classmethod

@@ -54,9 +54,7 @@ def auc_judd(sal: np.ndarray, fix: np.ndarray) -> float:
     return float(np.trapezoid(tp, fp))
 
 
-def shuffled_auc(
-    sal: np.ndarray, fix: np.ndarray, other_fix: np.ndarray, splits: int = 100, seed: int = 0
-) -> float:
+def shuffled_auc(sal: np.ndarray, fix: np.ndarray, other_fix: np.ndarray, splits: int = 100, seed: int = 0) -> float:
     """sAUC: negatives are fixation locations of other images (on this image's grid).
 
     The benchmark sweeps thresholds in steps of 0.1; we compute each split's ROC area
@@ -109,12 +107,11 @@ def fixation_density(fix_points: np.ndarray, shape: tuple[int, int], sigma: floa
         ys = np.clip(fix_points[:, 1].astype(int), 0, shape[0] - 1)
         xs = np.clip(fix_points[:, 0].astype(int), 0, shape[1] - 1)
         np.add.at(counts, (ys, xs), 1.0)
-    return gaussian_filter(counts, sigma, mode="constant")
+    blurred: np.ndarray = gaussian_filter(counts, sigma, mode="constant")
+    return blurred
 
 
-def all_metrics(
-    sal: np.ndarray, fix_points: np.ndarray, other_points: np.ndarray, sigma: float
-) -> dict[str, float]:
+def all_metrics(sal: np.ndarray, fix_points: np.ndarray, other_points: np.ndarray, sigma: float) -> dict[str, float]:
     """Every metric for one image; points are (x, y) 0-based pixel coordinates."""
     h, w = sal.shape
     fix = np.zeros((h, w), bool)

@@ -20,7 +20,8 @@ def turbo(values: np.ndarray) -> np.ndarray:
         for k in reversed(coeffs):
             c = c * x + k
         channels.append(c)
-    return (np.clip(np.stack(channels, -1), 0, 1) * 255 + 0.5).astype(np.uint8)
+    rgb: np.ndarray = (np.clip(np.stack(channels, -1), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return rgb
 
 
 def upsample_density(grid: np.ndarray, width: int, height: int) -> np.ndarray:

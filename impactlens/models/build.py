@@ -75,7 +75,7 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
         quantize_static,
     )
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
             self._it: Iterator[Path] = iter(images)
 
@@ -85,8 +85,7 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
 
     graph = onnx.load(str(fp32), load_external_data=False).graph
     keep_fp32 = [
-        n.name for n in graph.node
-        if n.op_type == "Conv" and n.name.startswith(("features.conv1_", "features.layer1."))
+        n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith(("features.conv1_", "features.layer1."))
     ]
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir) / "int8.onnx"
@@ -126,8 +125,11 @@ def build_all(model_dir: Path, force: bool = False, echo: Callable[[str], None] 
         record_build(model_dir, fp32, **fp32_fp)
         say(f"  done in {time.perf_counter() - t:.0f}s")
     images = calibration_images()[: int(str(INT8_RECIPE["calibration_images"]))]
-    int8_fp = {"from": read_manifest(model_dir)[fp32]["sha256"], "recipe": repr(sorted(INT8_RECIPE.items())),
-               "converter": CONVERTER_VERSION}
+    int8_fp = {
+        "from": read_manifest(model_dir)[fp32]["sha256"],
+        "recipe": repr(sorted(INT8_RECIPE.items())),
+        "converter": CONVERTER_VERSION,
+    }
     if force or not _up_to_date(model_dir, int8, int8_fp):
         t = time.perf_counter()
         say(f"quantising {fp32} -> {int8} (calibrating on {len(images)} photographs)")

@@ -56,9 +56,7 @@ def _rebuild_tensor_v2(
     itemsize = storage.dtype.itemsize
     if not size:
         return storage[offset : offset + 1].reshape(()).copy()
-    view = np.lib.stride_tricks.as_strided(
-        storage[offset:], shape=size, strides=tuple(s * itemsize for s in stride)
-    )
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size, strides=tuple(s * itemsize for s in stride))
     return np.ascontiguousarray(view)
 
 
@@ -84,6 +82,15 @@ class _Unpickler(pickle.Unpickler):
         if not isinstance(pid, tuple) or pid[0] != "storage":
             raise CheckpointError(f"unexpected persistent id {pid!r}")
         return self._load_storage(pid)
+
+
+def _plain_load(fh: IO[bytes]) -> Any:
+    """A pickle of plain values only (ints, strings, dicts, lists): no globals at all."""
+
+    def refuse(pid: Any) -> Any:
+        raise CheckpointError("unexpected storage reference in a header pickle")
+
+    return _Unpickler(fh, refuse).load()
 
 
 def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
@@ -120,13 +127,13 @@ def _load_zip(path: Path) -> Any:
 def _load_legacy(path: Path) -> Any:
     with path.open("rb") as fh:
         try:
-            magic = pickle.load(fh)  # noqa: S301 - plain ints and dicts only
+            magic = _plain_load(fh)
         except Exception as exc:  # pragma: no cover - depends on the bytes
             raise CheckpointError(f"{path}: not a torch checkpoint ({exc})") from exc
         if magic != 0x1950A86A20F9469CFC6C:
             raise CheckpointError(f"{path}: bad magic number")
-        pickle.load(fh)  # protocol version
-        pickle.load(fh)  # sys info
+        _plain_load(fh)  # protocol version
+        _plain_load(fh)  # sys info
         pending: dict[str, tuple[np.dtype[Any], int]] = {}
 
         def load_storage(pid: tuple[Any, ...]) -> Any:
@@ -137,7 +144,7 @@ def _load_legacy(path: Path) -> Any:
             return _Deferred(key)
 
         tensors_obj = _Unpickler(fh, load_storage).load()
-        keys = pickle.load(fh)  # noqa: S301
+        keys = _plain_load(fh)
         storages: dict[str, np.ndarray] = {}
         for key in keys:
             dtype, _ = pending[key]

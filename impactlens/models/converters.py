@@ -11,7 +11,8 @@ intermediate activations the saliency readout consumes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -44,11 +45,11 @@ def _resnet(g: GraphBuilder, x: str, p: str, layers: tuple[int, ...]) -> str:
 def resmem_to_onnx(weights: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> onnx.ModelProto:
     g = GraphBuilder(weights)
     x = "image"
-    lrn = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+    lrn: dict[str, Any] = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
     c = g.maxpool(g.relu(g.conv(x, "conv1", stride=4)), 3, 2)
-    c = g.op("LRN", [c], **lrn)  # type: ignore[arg-type]
+    c = g.op("LRN", [c], **lrn)
     c = g.maxpool(g.relu(g.conv(c, "conv2", pad=2, groups=2)), 3, 2)
-    c = g.op("LRN", [c], **lrn)  # type: ignore[arg-type]
+    c = g.op("LRN", [c], **lrn)
     c = g.relu(g.conv(c, "conv3", pad=1, groups=2))
     c = g.relu(g.conv(c, "conv4", pad=1, groups=2))
     c = g.maxpool(g.relu(g.conv(c, "conv5", pad=1, groups=2)), 3, 2)
@@ -67,7 +68,15 @@ def resmem_to_onnx(weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
 
 
 # torchvision MobileNetV2: (expansion t, channels c, repeats n, stride s)
-_MBV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+_MBV2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 # Feature taps for saliency: end of the stride-8, stride-16 and stride-32 stages, and the head.
 MOBILENET_TAPS = {6: "f8", 13: "f16", 17: "f32", 18: "head"}
 MOBILENET_TAP_CHANNELS = {"f8": 32, "f16": 96, "f32": 320, "head": 1280}
@@ -96,9 +105,9 @@ def mobilenet_v2_to_onnx(
                 taps[MOBILENET_TAPS[idx]] = y
             idx, in_ch = idx + 1, c
     taps["head"] = g.relu6(g.conv(y, "features.18.0", bn="features.18.1"))
-    outs = []
+    outs: list[tuple[str, str, Sequence[int | str]]] = []
     for name, stride in (("f8", 8), ("f16", 16), ("f32", 32), ("head", 32)):
-        shape = ["batch", MOBILENET_TAP_CHANNELS[name], height // stride, width // stride]
+        shape: list[int | str] = ["batch", MOBILENET_TAP_CHANNELS[name], height // stride, width // stride]
         outs.append((taps[name], name, shape))
     return g.model([("image", ["batch", 3, height, width])], outs, "mobilenet_v2_features", metadata)
 
@@ -114,7 +123,7 @@ def resnet152_features_to_onnx(
     g = GraphBuilder(weights)
     y = g.relu(g.conv("image", f"{prefix}.conv1", stride=2, pad=3, bn=f"{prefix}.bn1"))
     y = g.maxpool(y, 3, 2, 1)
-    outs = []
+    outs: list[tuple[str, str, Sequence[int | str]]] = []
     for li, blocks in enumerate(RESNET152_LAYERS, start=1):
         for bi in range(blocks):
             stride = 2 if (bi == 0 and li > 1) else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -31,7 +32,7 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, **attrs: Any) -> str:
         out = self._name(hint or op_type.lower())
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out
@@ -76,9 +77,7 @@ class GraphBuilder:
         return self.op("Clip", [x, self.const(np.array(0, np.float32)), self.const(np.array(6, np.float32))])
 
     def maxpool(self, x: str, kernel: int, stride: int, pad: int = 0) -> str:
-        return self.op(
-            "MaxPool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride], pads=[pad] * 4
-        )
+        return self.op("MaxPool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride], pads=[pad] * 4)
 
     def linear(self, x: str, prefix: str) -> str:
         w = self.weights[f"{prefix}.weight"].astype(np.float32)

@@ -24,7 +24,8 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
     radius = max(1, int(np.ceil(3 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (x / sigma) ** 2)
-    return (k / k.sum()).astype(np.float32)
+    kernel: np.ndarray = (k / k.sum()).astype(np.float32)
+    return kernel
 
 
 def saliency_to_onnx(
@@ -45,8 +46,9 @@ def saliency_to_onnx(
         start += c
         if tap != "f8":
             shape = np.array([1, w0.shape[0], h, w], np.int64)
-            part = g.op("Resize", [part, "", "", g.const(shape)], mode="linear",
-                        coordinate_transformation_mode="half_pixel")
+            part = g.op(
+                "Resize", [part, "", "", g.const(shape)], mode="linear", coordinate_transformation_mode="half_pixel"
+            )
         y = part if not y else g.op("Add", [y, part])
     y = g.op("Add", [y, g.const(b0.astype(np.float32).reshape(1, -1, 1, 1))])
     n_layers = sum(1 for k in readout if k.startswith("readout.") and k.endswith(".weight"))
@@ -59,11 +61,14 @@ def saliency_to_onnx(
     y = g.op("Conv", [y, g.const(k.reshape(1, 1, -1, 1))], kernel_shape=[len(k), 1])
     y = g.op("Conv", [y, g.const(k.reshape(1, 1, 1, -1))], kernel_shape=[1, len(k)])
     prior = readout["centre_bias"].astype(np.float32)[None, None]
-    prior_up = g.op("Resize", [g.const(prior), "", "", g.const(np.array([1, 1, h, w], np.int64))],
-                    mode="linear", coordinate_transformation_mode="half_pixel")
+    prior_up = g.op(
+        "Resize",
+        [g.const(prior), "", "", g.const(np.array([1, 1, h, w], np.int64))],
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    )
     y = g.op("Add", [y, prior_up])
     flat = g.op("Flatten", [y])
     logp = g.op("LogSoftmax", [flat], axis=1)
     out = g.op("Reshape", [logp, g.const(np.array([1, 1, h, w], np.int64))])
-    return g.model([("image", [1, 3, h * 8, w * 8])], [(out, "log_density", [1, 1, h, w])],
-                   "saliency", metadata)
+    return g.model([("image", [1, 3, h * 8, w * 8])], [(out, "log_density", [1, 1, h, w])], "saliency", metadata)

