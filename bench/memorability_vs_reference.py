@@ -35,7 +35,10 @@ def run_reference(images: list[Path]) -> dict[str, dict[str, float]]:
     interpreter = python.stdout.strip().splitlines()[-1]
     out = subprocess.run(
         [interpreter, str(ROOT / "bench" / "resmem_reference_worker.py"), *map(str, images)],
-        check=True, capture_output=True, text=True, env=os.environ | {"PYTHONWARNINGS": "ignore"},
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONWARNINGS": "ignore"},
     )
     result: dict[str, dict[str, float]] = json.loads(out.stdout)
     return result
