@@ -66,3 +66,20 @@ def test_checkpoint_reader_refuses_arbitrary_pickles(tmp_path):
     )
     with pytest.raises(CheckpointError):
         load_state_dict(path)
+
+
+def test_int8_graph_keeps_exactly_the_stem_and_first_stage_in_fp32():
+    import onnx
+
+    from impactlens.models.registry import SPECS
+
+    model = onnx.load(str(get_settings().model_dir / SPECS["resmem:int8"].filename))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    fp32_convs = {
+        n.name.rsplit("_", 1)[0]
+        for n in model.graph.node
+        if n.op_type == "Conv" and not (n.input[1] in producers and producers[n.input[1]].op_type == "DequantizeLinear")
+    }
+    assert "features.conv1" in fp32_convs
+    assert all(name.startswith(("features.conv1", "features.layer1.")) for name in fp32_convs)
+    assert sum(1 for n in model.graph.node if n.op_type == "DynamicQuantizeLinear") >= 6  # the MLP head
