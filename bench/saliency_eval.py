@@ -12,7 +12,6 @@ sAUC negatives are the fixations of the other 99 evaluation images. Last line:
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from collections import defaultdict
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from impactlens.evaluation.baselines import centre_bias, spectral_residual  # noqa: E402
+from impactlens.evaluation.fixations import load_fixations  # noqa: E402
 from impactlens.evaluation.metrics import all_metrics  # noqa: E402
 from impactlens.media.heatmap import upsample_density  # noqa: E402
 from impactlens.media.image_io import decode_image  # noqa: E402
@@ -33,14 +33,6 @@ from impactlens.settings import get_settings  # noqa: E402
 
 MAX_SIDE = 1024
 METRICS = ("auc_judd", "sauc", "nss", "cc", "kld", "sim")
-
-
-def load_fixations(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with path.open() as fh:
-        for row in csv.DictReader(fh):
-            out[row["image"]].append((float(row["x"]) - 1.0, float(row["y"]) - 1.0))
-    return {k: np.array(v) for k, v in out.items()}
 
 
 def main() -> None:

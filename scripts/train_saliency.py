@@ -12,11 +12,9 @@ validation log-likelihood gain per fixation over the centre bias alone.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from impactlens.evaluation.fixations import load_fixations  # noqa: E402
 from impactlens.media.image_io import decode_image  # noqa: E402
 from impactlens.models.checkpoint import load_state_dict  # noqa: E402
 from impactlens.models.converters import mobilenet_v2_to_onnx  # noqa: E402
@@ -37,14 +36,6 @@ from impactlens.models.sources import MOBILENET, package_file  # noqa: E402
 
 OUT = ROOT / "impactlens" / "models" / "weights" / "saliency_readout.npz"
 H, W = GRID
-
-
-def load_fixations(csv_path: Path) -> dict[str, np.ndarray]:
-    fix: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with csv_path.open() as fh:
-        for row in csv.DictReader(fh):
-            fix[row["image"]].append((float(row["x"]) - 1.0, float(row["y"]) - 1.0))
-    return {k: np.array(v) for k, v in fix.items()}
 
 
 def extract(data: Path, names: list[str], fixations: dict[str, np.ndarray]):
