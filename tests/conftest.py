@@ -20,3 +20,19 @@ def engine() -> ImageEngine:
 @pytest.fixture(scope="session")
 def engine_fp32() -> ImageEngine:
     return ImageEngine.from_settings(get_settings(), "fp32")
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint():
+    from tests.aws import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def table(request, tmp_path):
+    from tests.backends import make_table
+
+    endpoint = request.getfixturevalue("aws_endpoint") if request.param == "dynamodb" else None
+    return make_table(request.param, tmp_path, endpoint)

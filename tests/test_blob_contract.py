@@ -9,14 +9,8 @@ import urllib.request
 import pytest
 
 from impactlens.storage import BlobNotFoundError, InvalidKeyError, LocalBlobStore, S3BlobStore, ensure_private_bucket
-from tests.aws import client, moto_server
+from tests.aws import client
 from tests.blob_http import serve_local_store
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint():
-    with moto_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(params=["local", "s3"])
