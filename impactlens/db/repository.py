@@ -1,0 +1,321 @@
+"""The data model on the single table. Every access pattern is a key lookup or a key range:
+
+| access pattern                              | how                                                        |
+|---------------------------------------------|------------------------------------------------------------|
+| organisation by id                          | get ORG#o / ORG#o                                          |
+| a client's users                            | query ORG#o, SK begins_with USER#                          |
+| user by email (login)                       | get EMAIL#e / EMAIL (guard item, also keeps emails unique) |
+| API key by id (auth)                        | get APIKEY#k / APIKEY (holds org + hash only)              |
+| a client's API keys                         | query ORG#o, SK begins_with APIKEY#                        |
+| a client's brands                           | query ORG#o, SK begins_with BRAND#                         |
+| a brand's campaigns                         | query ORG#o, SK begins_with CAMPAIGN#b#                    |
+| asset by id (checked against the caller)    | get ASSET#a / METADATA                                     |
+| asset with its results and segments         | query ASSET#a (all sort keys, one request)                 |
+| a client's assets in a brand / campaign     | GSI1 query ORG#o, begins_with BRAND#b#[CAMPAIGN#c#], newest 1st |
+| aggregates of org, brand, campaign          | get ORG#o / AGG#...  (see aggregates.py)                   |
+| queued jobs, oldest first                   | GSI1 query JOBQ#queued                                     |
+| monthly usage                               | get ORG#o / USAGE#yyyy-mm, atomic ADD                      |
+
+Campaigns live at ``CAMPAIGN#<b>#<c>`` rather than DESIGN.md's ``BRAND#<b>#CAMPAIGN#<c>`` so
+that "a client's brands" is a pure key range that does not also return every campaign.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ulid import ULID
+
+from .table import (
+    EXISTS,
+    NOT_EXISTS,
+    Check,
+    Condition,
+    ConditionFailedError,
+    Delete,
+    Item,
+    KeyRange,
+    Page,
+    Put,
+    Table,
+    Update,
+)
+
+ROLES = ("Admin", "Member")
+PLANS = ("free", "pro", "enterprise")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+_ulid_lock = threading.Lock()
+_last_ulid = 0
+
+
+def new_ulid() -> str:
+    """A ULID that is strictly greater than the previous one from this process, so assets
+    created within the same millisecond still list in creation order."""
+    global _last_ulid
+    with _ulid_lock:
+        value = max(int(ULID()), _last_ulid + 1)
+        _last_ulid = value
+        return str(ULID.from_int(value))
+
+
+class NotFoundError(LookupError):
+    code = "not_found"
+
+
+class ConflictError(ValueError):
+    code = "conflict"
+
+
+def check_id(value: str, what: str) -> str:
+    """Ids are slugs: they appear inside keys, so '#' and friends are never allowed."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValueError(f"invalid {what} id {value!r}: lowercase letters, digits, '-' and '_' only")
+    return value
+
+
+def _public(item: Item | None) -> Item | None:
+    if item is None:
+        return None
+    return {k: v for k, v in item.items() if k not in ("PK", "SK", "GSI1PK", "GSI1SK")}
+
+
+class Repository:
+    def __init__(self, table: Table, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self.clock = clock
+
+    # Organisations, users, API keys -------------------------------------------------------
+    def create_org(self, org: str, name: str, plan: str = "free") -> Item:
+        if plan not in PLANS:
+            raise ValueError(f"unknown plan {plan!r}")
+        item = {
+            "PK": f"ORG#{check_id(org, 'organisation')}",
+            "SK": f"ORG#{org}",
+            "org": org,
+            "name": name,
+            "plan": plan,
+            "created_at": self.clock(),
+        }
+        try:
+            self.table.put(item, NOT_EXISTS)
+        except ConditionFailedError as exc:
+            raise ConflictError(f"organisation {org} exists") from exc
+        return _public(item) or {}
+
+    def get_org(self, org: str) -> Item | None:
+        return _public(self.table.get(f"ORG#{org}", f"ORG#{org}"))
+
+    def create_user(self, org: str, user: str, name: str, email: str, role: str, password_hash: str) -> Item:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        email = email.strip().lower()
+        item = {
+            "PK": f"ORG#{org}",
+            "SK": f"USER#{check_id(user, 'user')}",
+            "org": org,
+            "user": user,
+            "name": name,
+            "email": email,
+            "role": role,
+            "password_hash": password_hash,
+            "created_at": self.clock(),
+        }
+        guard = {"PK": f"EMAIL#{email}", "SK": "EMAIL", "org": org, "user": user}
+        try:
+            self.table.transact([Put(item, NOT_EXISTS), Put(guard, NOT_EXISTS)])
+        except ConditionFailedError as exc:
+            raise ConflictError("a user with this id or email exists") from exc
+        return _public(item) or {}
+
+    def user_by_email(self, email: str) -> Item | None:
+        guard = self.table.get(f"EMAIL#{email.strip().lower()}", "EMAIL")
+        return None if guard is None else self.get_user(guard["org"], guard["user"])
+
+    def get_user(self, org: str, user: str) -> Item | None:
+        return _public(self.table.get(f"ORG#{org}", f"USER#{user}"))
+
+    def list_users(self, org: str, limit: int = 100, cursor: str | None = None) -> Page:
+        page = self.table.query(f"ORG#{org}", KeyRange(begins_with="USER#"), limit=limit, cursor=cursor)
+        return Page([_public(i) or {} for i in page.items], page.cursor)
+
+    def create_api_key(self, org: str, key_id: str, secret_hash: str, label: str = "") -> Item:
+        """Only the hash of the secret is stored; the caller shows the secret once."""
+        common = {"org": org, "key_id": key_id, "label": label, "created_at": self.clock(), "revoked": False}
+        listed = {"PK": f"ORG#{org}", "SK": f"APIKEY#{key_id}", **common}
+        lookup = {"PK": f"APIKEY#{key_id}", "SK": "APIKEY", "hash": secret_hash, **common}
+        self.table.transact([Put(listed, NOT_EXISTS), Put(lookup, NOT_EXISTS)])
+        return _public(listed) or {}
+
+    def api_key(self, key_id: str) -> Item | None:
+        return _public(self.table.get(f"APIKEY#{key_id}", "APIKEY"))
+
+    def revoke_api_key(self, org: str, key_id: str) -> None:
+        """Revoking a key of another organisation is indistinguishable from a missing key."""
+        try:
+            self.table.transact(
+                [
+                    Delete(f"APIKEY#{key_id}", "APIKEY", Condition(exists=True, equals={"org": org})),
+                    Delete(f"ORG#{org}", f"APIKEY#{key_id}", EXISTS),
+                ]
+            )
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no API key {key_id}") from exc
+
+    # Brands, campaigns ---------------------------------------------------------------------
+    def create_brand(self, org: str, brand: str, name: str) -> Item:
+        item = {"PK": f"ORG#{org}", "SK": f"BRAND#{check_id(brand, 'brand')}", "brand": brand, "name": name}
+        try:
+            self.table.put(item, NOT_EXISTS)
+        except ConditionFailedError as exc:
+            raise ConflictError(f"brand {brand} exists") from exc
+        return _public(item) or {}
+
+    def list_brands(self, org: str, limit: int = 100, cursor: str | None = None) -> Page:
+        page = self.table.query(f"ORG#{org}", KeyRange(begins_with="BRAND#"), limit=limit, cursor=cursor)
+        return Page([_public(i) or {} for i in page.items], page.cursor)
+
+    def create_campaign(self, org: str, brand: str, campaign: str, name: str) -> Item:
+        sk = f"CAMPAIGN#{brand}#{check_id(campaign, 'campaign')}"
+        item = {"PK": f"ORG#{org}", "SK": sk, "brand": brand, "campaign": campaign, "name": name}
+        try:
+            self.table.transact(
+                [
+                    Check(f"ORG#{org}", f"BRAND#{brand}", EXISTS),
+                    Put(item, NOT_EXISTS),
+                ]
+            )
+        except ConditionFailedError as exc:
+            raise ConflictError(f"campaign {campaign} exists or brand {brand} does not") from exc
+        return _public(item) or {}
+
+    def list_campaigns(self, org: str, brand: str, limit: int = 100, cursor: str | None = None) -> Page:
+        page = self.table.query(f"ORG#{org}", KeyRange(begins_with=f"CAMPAIGN#{brand}#"), limit=limit, cursor=cursor)
+        return Page([_public(i) or {} for i in page.items], page.cursor)
+
+    # Assets, results, segments ---------------------------------------------------------------
+    @staticmethod
+    def _gsi1sk(brand: str, campaign: str, asset: str) -> str:
+        return f"BRAND#{brand}#CAMPAIGN#{campaign}#ASSET#{asset}"
+
+    def create_asset(self, org: str, brand: str, campaign: str, kind: str, **attrs: Any) -> Item:
+        asset = new_ulid()
+        item = {
+            "PK": f"ASSET#{asset}",
+            "SK": "METADATA",
+            "GSI1PK": f"ORG#{org}",
+            "GSI1SK": self._gsi1sk(brand, campaign, asset),
+            "asset": asset,
+            "org": org,
+            "brand": brand,
+            "campaign": campaign,
+            "kind": kind,
+            "status": "created",
+            "created_at": self.clock(),
+            **attrs,
+        }
+        try:
+            self.table.transact([Check(f"ORG#{org}", f"CAMPAIGN#{brand}#{campaign}", EXISTS), Put(item, NOT_EXISTS)])
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no campaign {brand}/{campaign}") from exc
+        return _public(item) or {}
+
+    def get_asset(self, org: str, asset: str) -> Item | None:
+        """None for a missing asset and for another organisation's asset alike."""
+        item = self.table.get(f"ASSET#{asset}", "METADATA")
+        return _public(item) if item is not None and item.get("org") == org else None
+
+    def asset_with_details(self, org: str, asset: str) -> Item | None:
+        items = self.table.query(f"ASSET#{asset}", limit=1000).items
+        meta = next((i for i in items if i["SK"] == "METADATA"), None)
+        if meta is None or meta.get("org") != org:
+            return None
+        out = _public(meta) or {}
+        out["results"] = {i["SK"][len("RESULT#") :]: _public(i) for i in items if i["SK"].startswith("RESULT#")}
+        out["segments"] = [_public(i) for i in items if i["SK"].startswith("SEGMENT#")]
+        return out
+
+    def list_assets(
+        self,
+        org: str,
+        brand: str | None = None,
+        campaign: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        prefix = "BRAND#" if brand is None else f"BRAND#{brand}#" + (f"CAMPAIGN#{campaign}#" if campaign else "")
+        page = self.table.query(
+            f"ORG#{org}", KeyRange(begins_with=prefix), index="GSI1", limit=limit, cursor=cursor, newest_first=True
+        )
+        return Page([_public(i) or {} for i in page.items], page.cursor)
+
+    def set_scores(self, org: str, asset: str, scores: dict[str, float], status: str = "done") -> Item:
+        try:
+            new = self.table.update(
+                f"ASSET#{asset}",
+                "METADATA",
+                set={"scores": scores, "status": status},
+                condition=Condition(exists=True, equals={"org": org}),
+            )
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no asset {asset}") from exc
+        return _public(new) or {}
+
+    def put_result(self, org: str, asset: str, model_version: str, result: dict[str, Any]) -> None:
+        if self.get_asset(org, asset) is None:
+            raise NotFoundError(f"no asset {asset}")
+        self.table.put({"PK": f"ASSET#{asset}", "SK": f"RESULT#{model_version}", **result})
+
+    def put_segment(self, org: str, asset: str, start_ms: int, values: dict[str, Any]) -> None:
+        if self.get_asset(org, asset) is None:
+            raise NotFoundError(f"no asset {asset}")
+        self.table.put({"PK": f"ASSET#{asset}", "SK": f"SEGMENT#{start_ms:010d}", "start_ms": start_ms, **values})
+
+    def move_asset(self, org: str, asset: str, brand: str, campaign: str, to_org: str | None = None) -> Item:
+        target = to_org or org
+        current = self.get_asset(org, asset)
+        if current is None:
+            raise NotFoundError(f"no asset {asset}")
+        try:
+            self.table.transact(
+                [
+                    Check(f"ORG#{target}", f"CAMPAIGN#{brand}#{campaign}", EXISTS),
+                    Update(
+                        f"ASSET#{asset}",
+                        "METADATA",
+                        set={
+                            "org": target,
+                            "brand": brand,
+                            "campaign": campaign,
+                            "GSI1PK": f"ORG#{target}",
+                            "GSI1SK": self._gsi1sk(brand, campaign, asset),
+                        },
+                        condition=Condition(exists=True, equals={"org": org}),
+                    ),
+                ]
+            )
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no campaign {brand}/{campaign} or asset {asset}") from exc
+        return self.get_asset(target, asset) or {}
+
+    def delete_asset(self, org: str, asset: str) -> Item:
+        """Delete the asset and everything under it; returns the metadata (for blob cleanup)."""
+        current = self.get_asset(org, asset)
+        if current is None:
+            raise NotFoundError(f"no asset {asset}")
+        children = [i for i in self.table.query(f"ASSET#{asset}", limit=1000).items if i["SK"] != "METADATA"]
+        for child in children:
+            self.table.delete(child["PK"], child["SK"])
+        # The metadata goes last, so a crash midway leaves a findable asset to delete again.
+        self.table.delete(f"ASSET#{asset}", "METADATA", Condition(equals={"org": org}))
+        return current
+
+    # Usage -----------------------------------------------------------------------------------
+    def add_usage(self, org: str, month: str, analyses: int = 1) -> int:
+        item = self.table.update(f"ORG#{org}", f"USAGE#{month}", add={"analyses": analyses})
+        return int(item["analyses"])
