@@ -105,3 +105,22 @@ def test_usage_counts_atomically(repo):
 def test_ids_that_could_break_keys_are_refused(repo, bad):
     with pytest.raises(ValueError):
         repo.create_brand("acme", bad, "x")
+
+
+def test_jobs_are_claimed_once_oldest_first_and_expired_leases_requeue(table):
+    now = [1000.0]
+    repo = Repository(table, clock=lambda: now[0])
+    first = repo.create_job("acme", "A1", "analyse")["job"]
+    second = repo.create_job("acme", "A2", "analyse")["job"]
+    claimed = repo.claim_job("w1", lease_s=60)
+    assert claimed["job"] == first and claimed["attempts"] == 1
+    assert repo.claim_job("w2", lease_s=60)["job"] == second
+    assert repo.claim_job("w3") is None
+    with pytest.raises(ConflictError):
+        repo.finish_job(first, "w2", "done")  # not w2's job
+    repo.finish_job(first, "w1", "done", result="ok")
+    assert repo.get_job(first)["status"] == "done"
+    now[0] += 120  # w2 died: its lease ran out
+    assert repo.requeue_expired() == 1
+    again = repo.claim_job("w3")
+    assert again["job"] == second and again["attempts"] == 2

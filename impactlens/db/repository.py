@@ -315,6 +315,87 @@ class Repository:
         self.table.delete(f"ASSET#{asset}", "METADATA", Condition(equals={"org": org}))
         return current
 
+    # Jobs ------------------------------------------------------------------------------------
+    # A job's GSI1 partition is its state (JOBQ#queued, JOBQ#running...), sorted by ULID, so
+    # "oldest queued job" and "running jobs" are key ranges; state changes are conditional
+    # updates, so two workers can never claim the same job.
+    def create_job(self, org: str, asset: str, kind: str, payload: dict[str, Any] | None = None) -> Item:
+        job = new_ulid()
+        item = {
+            "PK": f"JOB#{job}",
+            "SK": "JOB",
+            "GSI1PK": "JOBQ#queued",
+            "GSI1SK": job,
+            "job": job,
+            "org": org,
+            "asset": asset,
+            "kind": kind,
+            "status": "queued",
+            "attempts": 0,
+            "payload": payload or {},
+            "created_at": self.clock(),
+        }
+        self.table.put(item, NOT_EXISTS)
+        return _public(item) or {}
+
+    def get_job(self, job: str) -> Item | None:
+        return _public(self.table.get(f"JOB#{job}", "JOB"))
+
+    def claim_job(self, worker: str, lease_s: float = 300.0) -> Item | None:
+        """Move the oldest queued job to running for ``worker``; None if the queue is empty."""
+        for candidate in self.table.query("JOBQ#queued", index="GSI1", limit=10).items:
+            try:
+                new = self.table.update(
+                    candidate["PK"],
+                    "JOB",
+                    set={
+                        "status": "running",
+                        "GSI1PK": "JOBQ#running",
+                        "worker": worker,
+                        "lease_until": self.clock() + lease_s,
+                    },
+                    add={"attempts": 1},
+                    condition=Condition(exists=True, equals={"status": "queued"}),
+                )
+            except ConditionFailedError:
+                continue  # another worker took it
+            return _public(new)
+        return None
+
+    def finish_job(self, job: str, worker: str, status: str, **attrs: Any) -> Item:
+        """Mark a job this worker holds as done, failed (with ``error``) or queued again (retry)."""
+        if status not in ("done", "failed", "queued"):
+            raise ValueError(f"bad job status {status!r}")
+        try:
+            new = self.table.update(
+                f"JOB#{job}",
+                "JOB",
+                set={"status": status, "GSI1PK": f"JOBQ#{status}", **attrs},
+                remove=["worker", "lease_until"],
+                condition=Condition(exists=True, equals={"status": "running", "worker": worker}),
+            )
+        except ConditionFailedError as exc:
+            raise ConflictError(f"job {job} is not held by {worker}") from exc
+        return _public(new) or {}
+
+    def requeue_expired(self) -> int:
+        """Jobs whose worker died (lease over) go back to the queue; returns how many."""
+        count = 0
+        for job in self.table.query("JOBQ#running", index="GSI1", limit=100).items:
+            if job.get("lease_until", 0) < self.clock():
+                try:
+                    self.table.update(
+                        job["PK"],
+                        "JOB",
+                        set={"status": "queued", "GSI1PK": "JOBQ#queued"},
+                        remove=["worker", "lease_until"],
+                        condition=Condition(equals={"status": "running", "worker": job["worker"]}),
+                    )
+                    count += 1
+                except ConditionFailedError:
+                    pass
+        return count
+
     # Usage -----------------------------------------------------------------------------------
     def add_usage(self, org: str, month: str, analyses: int = 1) -> int:
         item = self.table.update(f"ORG#{org}", f"USAGE#{month}", add={"analyses": analyses})
