@@ -224,6 +224,13 @@ class SqliteTable:
         with self._tx() as conn:
             return self._apply(conn, Delete(pk, sk, condition), False)
 
+    def put_many(self, items: Sequence[Item], batch: int = 10_000) -> None:
+        """Bulk import (unconditional puts, change records included), batch transactions."""
+        for start in range(0, len(items), batch):
+            with self._tx() as conn:
+                for item in items[start : start + batch]:
+                    self._write(conn, self._load(conn, item["PK"], item["SK"]), validate_item(dict(item)))
+
     def transact(self, ops: Sequence[WriteOp]) -> None:
         keys = [(o.item["PK"], o.item["SK"]) if isinstance(o, Put) else (o.pk, o.sk) for o in ops]
         if len(set(keys)) != len(keys):
