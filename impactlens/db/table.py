@@ -100,7 +100,9 @@ WriteOp = Put | Update | Delete | Check
 @dataclass
 class Page:
     items: list[Item]
-    cursor: str | None  # pass back to continue; None when there is nothing more
+    # Pass back to continue; None when there is nothing more. DynamoDB may return a cursor
+    # whose next page is empty, so callers loop until the cursor is None (see iterate()).
+    cursor: str | None
 
 
 @dataclass(frozen=True)
