@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import MediaError
+
 MIN_SIDE = 16
 
 
@@ -50,8 +52,6 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
 def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
     """Decode an image file or bytes, refusing anything that cannot be analysed honestly."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    from ..errors import MediaError
-
     if not data:
         raise MediaError("the file is empty (0 bytes)", "empty_file")
     try:
@@ -84,9 +84,10 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         raise MediaError(f"the image data is truncated or corrupt: {exc}", "corrupt_image") from exc
     if mode == "CMYK":
         notes.append("CMYK converted to RGB")
+    orientation = _orientation(im)
     oriented = ImageOps.exif_transpose(im)
-    if oriented.size != im.size or oriented is not im and _orientation(im) not in (None, 1):
-        notes.append(f"EXIF orientation {_orientation(im)} applied")
+    if orientation not in (None, 1):
+        notes.append(f"EXIF orientation {orientation} applied")
     rgb = _to_rgb(oriented, notes)
     return DecodedImage(rgb, fmt, mode, rgb.width, rgb.height, notes)
 
