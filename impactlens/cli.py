@@ -12,7 +12,7 @@ from .errors import ImpactLensError
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .engine import AOI, analyze_paths
+    from .engine import AOI, VideoAnalysis, analyze_paths
     from .settings import get_settings
 
     try:
@@ -25,6 +25,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"model_dir": Path(args.model_dir)})
     batch = analyze_paths(args.paths, args.out, aois, variant=args.variant, settings=settings)
     for r in batch.results:
+        if isinstance(r, VideoAnalysis):
+            shares = ", ".join(f"{a.name}={a.first_3s:.1%}/{a.first_5s:.1%}/{a.whole:.1%}" for a in r.attention)
+            print(
+                f"{r.source}: video {r.duration_s:.1f} s, memorability {r.memorability:.3f} "
+                f"(peak {r.memorability_peak.memorability:.3f} at {r.memorability_peak.t:.1f} s)"
+                + (f"; attention first 3 s/5 s/whole {shares}" if shares else "")
+            )
+            continue
         shares = ", ".join(f"{a.name}={a.share:.1%}" for a in r.attention)
         print(
             f"{r.source}: memorability {r.memorability:.3f} (percentile {r.memorability_percentile:.0f})"
@@ -69,15 +77,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impactlens", description="Predict memorability and attention of images.")
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("analyze", help="analyse images; writes JSON, 16-bit saliency maps and heatmaps")
-    a.add_argument("paths", nargs="+", help="image files")
+    a = sub.add_parser("analyze", help="analyse images and videos; writes JSON, saliency maps, heatmaps (PNG or MP4)")
+    a.add_argument("paths", nargs="+", help="image or video files (mixed)")
     a.add_argument("--out", required=True, help="output folder (created if missing)")
     a.add_argument(
         "--aoi",
         action="append",
         default=[],
-        metavar="NAME=x,y,w,h",
-        help="area of interest in pixels; repeat for several",
+        metavar="NAME=x,y,w,h[@start-end]",
+        help="area of interest in pixels (for videos, optionally only from start to end seconds); repeatable",
     )
     a.add_argument("--variant", choices=["fp32", "int8"], default=None, help="model variant (default: settings)")
     a.add_argument("--model-dir", default=None, help="converted-model cache (default: settings)")

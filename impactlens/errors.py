@@ -10,6 +10,10 @@ class ImpactLensError(Exception):
         super().__init__(message)
         self.message = message
 
+    def __reduce__(self) -> tuple[type, tuple[str, ...]]:
+        # Keeps the code when an error crosses a process boundary (the local fan-out's pool).
+        return (type(self), (self.message, self.code) if isinstance(self, MediaError) else (self.message,))
+
 
 class MediaError(ImpactLensError):
     """The input cannot be analysed (corrupt, truncated, unsupported, too large...)."""

@@ -2,7 +2,18 @@
 
 from .batch import BatchResult, analyze_image, analyze_paths
 from .image import ImageEngine, ImageOutcome
-from .types import AOI, AnalysisError, AttentionShare, ImageAnalysis, ModelInfo, Peak
+from .types import (
+    AOI,
+    AnalysisError,
+    AttentionShare,
+    ImageAnalysis,
+    Keyframe,
+    ModelInfo,
+    Peak,
+    TimelinePoint,
+    VideoAnalysis,
+    VideoAttentionShare,
+)
 
 __all__ = [
     "AOI",
@@ -12,8 +23,12 @@ __all__ = [
     "ImageAnalysis",
     "ImageEngine",
     "ImageOutcome",
+    "Keyframe",
     "ModelInfo",
     "Peak",
+    "TimelinePoint",
+    "VideoAnalysis",
+    "VideoAttentionShare",
     "analyze_image",
     "analyze_paths",
 ]

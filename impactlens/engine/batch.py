@@ -1,4 +1,4 @@
-"""Analyse many inputs; one bad file never stops the others."""
+"""Analyse many inputs, images and videos mixed; one bad file never stops the others."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from tqdm import tqdm
 
 from ..errors import ImpactLensError, MediaError
 from ..media.image_io import decode_image
+from ..media.sniff import detect_kind
 from ..settings import Settings, get_settings
 from .image import ImageEngine, write_image_outputs
-from .types import AOI, AnalysisError, ImageAnalysis
+from .types import AOI, AnalysisError, ImageAnalysis, VideoAnalysis
 
 
 @dataclass
 class BatchResult:
-    results: list[ImageAnalysis] = field(default_factory=list)
+    results: list[ImageAnalysis | VideoAnalysis] = field(default_factory=list)
     errors: list[AnalysisError] = field(default_factory=list)
 
     @property
@@ -63,26 +64,50 @@ def analyze_paths(
     settings: Settings | None = None,
     progress: bool | None = None,
 ) -> BatchResult:
-    """Analyse each input, writing <stem>.json / .saliency.png / .heatmap.png into out_dir."""
+    """Analyse each input, writing results into out_dir.
+
+    Images: <stem>.json / .saliency.png / .heatmap.png. Videos: <stem>.json / .heatmap.mp4 /
+    .saliency.npz / .keyframes/. Whether a file is an image or a video is decided by content.
+    """
+    from ..pipeline.progress import StepBars
+    from ..pipeline.video import LocalVideoAnalyser
+
     s = settings or get_settings()
+    if variant:
+        s = s.model_copy(update={"variant": variant})
     files = [Path(p) for p in paths]
     out = Path(out_dir)
-    engine = ImageEngine.from_settings(s, variant)
+    engine = ImageEngine.from_settings(s)
+    videos: LocalVideoAnalyser | None = None
     batch = BatchResult()
     show = len(files) > 1 if progress is None else progress
     bar = tqdm(list(zip(files, _unique_stems(files), strict=True)), disable=not show, unit="file", file=sys.stderr)
-    for path, stem in bar:
-        bar.set_postfix_str(path.name[:40])
-        try:
-            t = time.perf_counter()
-            if not path.is_file():
-                raise MediaError(f"no such file: {path}", "not_found")
-            decoded = decode_image(path, s.max_image_pixels)
-            outcome = engine.analyse(decoded, list(aois), str(path), time.perf_counter() - t)
-            write_image_outputs(outcome, out, stem)
-            batch.results.append(outcome.analysis)
-        except ImpactLensError as exc:
-            batch.errors.append(AnalysisError(source=str(path), code=exc.code, message=exc.message))
-        except (OSError, ValueError) as exc:
-            batch.errors.append(AnalysisError(source=str(path), code="analysis_failed", message=str(exc)))
+    try:
+        for path, stem in bar:
+            bar.set_postfix_str(path.name[:40])
+            try:
+                t = time.perf_counter()
+                if not path.is_file():
+                    raise MediaError(f"no such file: {path}", "not_found")
+                kind, notes = detect_kind(path)
+                if kind == "video":
+                    videos = videos or LocalVideoAnalyser(s)
+                    steps = StepBars(path.name, enabled=progress is not False and sys.stderr.isatty())
+                    try:
+                        batch.results.append(videos.analyse(path, aois, out, stem, steps))
+                    finally:
+                        steps.close()
+                    continue
+                decoded = decode_image(path, s.max_image_pixels)
+                decoded.warnings.extend(notes)
+                outcome = engine.analyse(decoded, list(aois), str(path), time.perf_counter() - t)
+                write_image_outputs(outcome, out, stem)
+                batch.results.append(outcome.analysis)
+            except ImpactLensError as exc:
+                batch.errors.append(AnalysisError(source=str(path), code=exc.code, message=exc.message))
+            except (OSError, ValueError) as exc:
+                batch.errors.append(AnalysisError(source=str(path), code="analysis_failed", message=str(exc)))
+    finally:
+        if videos is not None:
+            videos.close()
     return batch

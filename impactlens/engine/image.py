@@ -15,7 +15,7 @@ from scipy.ndimage import maximum_filter
 
 from ..media.heatmap import blend_heatmap, density_png16, upsample_density
 from ..media.image_io import DecodedImage
-from ..models.registry import ModelSpec, read_manifest
+from ..models.registry import ModelSpec, get_spec, read_manifest
 from ..models.runtime import MemorabilityModel, SaliencyModel, load_memorability, load_saliency
 from ..settings import Settings
 from .types import AOI, AttentionShare, ImageAnalysis, ModelInfo, Peak
@@ -67,6 +67,25 @@ def saliency_peaks(grid: np.ndarray, width: int, height: int, k: int = MAX_PEAKS
     ]
 
 
+def model_info(spec: ModelSpec, manifest: dict[str, dict[str, str]]) -> ModelInfo:
+    return ModelInfo(
+        name=spec.name,
+        version=spec.version,
+        variant=spec.variant,
+        sha256=manifest.get(spec.filename, {}).get("sha256"),
+        licence=spec.licence,
+    )
+
+
+def model_infos(settings: Settings) -> dict[str, ModelInfo]:
+    """What a result records about the models, without loading them."""
+    manifest = read_manifest(settings.model_dir)
+    return {
+        "memorability": model_info(get_spec(settings.memorability_model, settings.variant), manifest),
+        "saliency": model_info(get_spec(settings.saliency_model, settings.variant), manifest),
+    }
+
+
 @dataclass
 class ImageOutcome:
     analysis: ImageAnalysis
@@ -82,19 +101,9 @@ class ImageEngine:
         self.saliency = saliency
         manifest = read_manifest(model_dir)
         self.models = {
-            "memorability": self._info(memorability.spec, manifest),
-            "saliency": self._info(saliency.spec, manifest),
+            "memorability": model_info(memorability.spec, manifest),
+            "saliency": model_info(saliency.spec, manifest),
         }
-
-    @staticmethod
-    def _info(spec: ModelSpec, manifest: dict[str, dict[str, str]]) -> ModelInfo:
-        return ModelInfo(
-            name=spec.name,
-            version=spec.version,
-            variant=spec.variant,
-            sha256=manifest.get(spec.filename, {}).get("sha256"),
-            licence=spec.licence,
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings, variant: str | None = None) -> ImageEngine:
@@ -102,6 +111,12 @@ class ImageEngine:
         mem = load_memorability(settings.memorability_model, v, settings.model_dir, settings.threads)
         sal = load_saliency(settings.saliency_model, v, settings.model_dir, settings.threads)
         return cls(mem, sal, settings.model_dir)
+
+    def score_frame(self, image: Image.Image) -> tuple[float, np.ndarray]:
+        """(memorability clipped to [0, 1], saliency grid summing to 1) for one video frame."""
+        score, _ = self.memorability.predict(image)
+        grid, _ = self.saliency.predict(image)
+        return min(1.0, max(0.0, score)), grid
 
     def analyse(self, decoded: DecodedImage, aois: list[AOI], source: str, decode_s: float = 0.0) -> ImageOutcome:
         t0 = time.perf_counter()

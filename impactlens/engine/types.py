@@ -6,25 +6,52 @@ import re
 
 from pydantic import BaseModel, Field, model_validator
 
-_AOI_RE = re.compile(r"^([A-Za-z0-9_.\-]+)=(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)$")
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_AOI_RE = re.compile(rf"^([A-Za-z0-9_.\-]+)={_NUM},{_NUM},{_NUM},{_NUM}(?:@{_NUM}-{_NUM})?$")
 
 
 class AOI(BaseModel):
-    """An area of interest, a rectangle in the (EXIF-oriented) image's pixel coordinates."""
+    """An area of interest: a rectangle in the displayed image's (or video's) pixel coordinates.
 
-    name: str = Field(min_length=1, max_length=64)
+    For a video it may be limited to a time range [start_s, end_s); outside it the AOI holds
+    no attention. Images ignore the time range.
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     x: float
     y: float
     w: float = Field(gt=0)
     h: float = Field(gt=0)
+    start_s: float | None = Field(default=None, ge=0)
+    end_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_times(self) -> AOI:
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError("AOI end_s must be after start_s")
+        return self
+
+    def active_at(self, t: float) -> bool:
+        return (self.start_s is None or t >= self.start_s) and (self.end_s is None or t < self.end_s)
 
     @classmethod
     def parse(cls, text: str) -> AOI:
         m = _AOI_RE.match(text.strip())
         if not m:
-            raise ValueError(f"AOI {text!r} is not NAME=x,y,w,h (pixels, w and h > 0)")
-        name, x, y, w, h = m.groups()
-        return cls(name=name, x=float(x), y=float(y), w=float(w), h=float(h))
+            raise ValueError(f"AOI {text!r} is not NAME=x,y,w,h[@start-end] (pixels, seconds; w and h > 0)")
+        name, x, y, w, h, start, end = m.groups()
+        try:
+            return cls(
+                name=name,
+                x=float(x),
+                y=float(y),
+                w=float(w),
+                h=float(h),
+                start_s=float(start) if start is not None else None,
+                end_s=float(end) if end is not None else None,
+            )
+        except ValueError as exc:
+            raise ValueError(f"AOI {text!r}: {exc}") from exc
 
 
 class Peak(BaseModel):
@@ -74,3 +101,63 @@ class AnalysisError(BaseModel):
     source: str
     code: str
     message: str
+
+
+class TimelinePoint(BaseModel):
+    t: float  # seconds from the first frame
+    memorability: float  # the model's score for the frame on screen at t
+    smoothed: float  # Gaussian-smoothed curve (sigma in VideoAnalysis.smoothing_s)
+
+
+class VideoAttentionShare(BaseModel):
+    """Mean share of attention inside the AOI over the sampled instants of each window."""
+
+    name: str
+    first_3s: float
+    first_5s: float
+    whole: float
+    area_fraction: float
+
+
+class Keyframe(BaseModel):
+    t: float
+    memorability: float
+    thumbnail: str  # file name (CLI) or blob key (pipeline), heatmap blended
+
+
+class ChunkSpan(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+    samples: int
+
+
+class VideoAnalysis(BaseModel):
+    """What a video analysis returns. ``memorability`` is the mean of the timeline's raw values
+    (every sampled instant weighs the same: a viewer's exposure is spread evenly over time)."""
+
+    source: str
+    kind: str = "video"
+    width: int
+    height: int
+    container: str
+    codec: str
+    duration_s: float
+    fps: float
+    variable_frame_rate: bool
+    rotation: int
+    has_audio: bool
+    sample_fps: float
+    smoothing_s: float
+    memorability: float
+    memorability_percentile: float
+    memorability_first_3s: float
+    memorability_peak: TimelinePoint
+    timeline: list[TimelinePoint]
+    attention: list[VideoAttentionShare]
+    keyframes: list[Keyframe]
+    chunks: list[ChunkSpan]
+    models: dict[str, ModelInfo]
+    timings_s: dict[str, float]
+    warnings: list[str] = []
+    outputs: dict[str, str] = {}

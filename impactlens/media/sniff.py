@@ -1,0 +1,24 @@
+"""Decides whether a file is an image or a video from its content, not its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image, UnidentifiedImageError
+
+Kind = Literal["image", "video"]
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".3gp", ".wmv"}
+
+
+def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:
+    """('image' or 'video', warnings). Anything Pillow can identify is an image."""
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            fmt = im.format or "image"
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return "video" if p.suffix.lower() in VIDEO_EXTENSIONS or p.suffix == "" else "image", []
+    if p.suffix.lower() in VIDEO_EXTENSIONS:
+        return "image", [f"the file is named {p.suffix} but holds a {fmt} image: analysed as an image"]
+    return "image", []

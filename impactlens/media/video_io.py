@@ -1,0 +1,203 @@
+"""Video probing and streamed, sampled decoding with PyAV (FFmpeg ships in its wheel).
+
+Sampling is by instant, not by frame: instant k is at ``k / sample_fps`` seconds and shows the
+frame on screen then (the last frame whose presentation time is <= the instant), which is
+right for variable frame rates too. Only sampled frames are converted and downscaled; one
+frame is held at a time, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from av.video.reformatter import Interpolation
+
+from ..errors import MediaError
+
+# FFmpeg demuxers that read still images: an image renamed .mp4 lands here.
+_IMAGE_DEMUXERS = ("image2", "_pipe", "gif", "apng", "webp")
+MIN_SIDE = 16
+
+
+@dataclass
+class VideoInfo:
+    container: str
+    codec: str
+    width: int  # as displayed (rotation applied)
+    height: int
+    coded_width: int
+    coded_height: int
+    duration_s: float
+    fps: float  # average frame rate
+    variable_frame_rate: bool
+    rotation: int  # degrees counter-clockwise applied for display
+    has_audio: bool
+    frames: int | None  # from the header, when the container says
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VideoInfo:
+        return cls(**d)
+
+
+@dataclass
+class SampledFrame:
+    index: int  # sample index k
+    t: float  # the instant, seconds from the first frame
+    frame_time: float  # presentation time of the frame shown then
+    rgb: np.ndarray  # (h, w, 3) uint8, rotated for display and downscaled
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"no such file: {p}", "not_found")
+    if p.stat().st_size == 0:
+        raise MediaError("the file is empty (0 bytes)", "empty_file")
+    try:
+        return av.open(str(p), mode="r", metadata_errors="ignore")
+    except av.error.InvalidDataError as exc:
+        raise MediaError("not a recognised video container, or its header is corrupt", "unsupported_media") from exc
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open the video: {exc}", "corrupt_media") from exc
+
+
+def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo:
+    """Read the header (and the first frame, for rotation); reject what cannot be analysed."""
+    container = _open(path)
+    with container:
+        fmt = container.format.name
+        if not container.streams.video:
+            kind = "audio only" if container.streams.audio else "no audio or video"
+            raise MediaError(f"the file has no video stream ({kind})", "no_video_stream")
+        if any(fmt == d or fmt.endswith(d) for d in _IMAGE_DEMUXERS) or fmt.startswith("image2"):
+            raise MediaError(f"this is a still image ({fmt}), not a video", "not_a_video")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        cw, ch = int(ctx.width or 0), int(ctx.height or 0)
+        duration = _duration(container, stream)
+        warnings: list[str] = []
+        rotation = 0
+        interlaced = False
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"the first frame cannot be decoded: {exc}", "corrupt_media") from exc
+        if first is None:
+            raise MediaError("the video stream has no decodable frame", "empty_video")
+        rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
+        interlaced = bool(first.interlaced_frame)
+        cw, ch = cw or first.width, ch or first.height
+    if cw < MIN_SIDE or ch < MIN_SIDE:
+        raise MediaError(f"video is {cw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
+    if cw * ch > max_pixels:
+        raise MediaError(f"video is {cw}x{ch}; the limit is {max_pixels:,} pixels per frame", "video_too_large")
+    if duration is not None and duration > max_duration_s:
+        raise MediaError(f"video is {duration:.1f} s long; the limit is {max_duration_s:.0f} s", "video_too_long")
+    avg = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(avg) if avg else 0.0
+    base = stream.base_rate or stream.guessed_rate
+    vfr = bool(avg and base and abs(float(base) - float(avg)) > 0.01 * float(avg))
+    if interlaced:
+        warnings.append("interlaced video: fields are blended by the downscale before analysis")
+    if vfr:
+        warnings.append(f"variable frame rate (average {fps:.2f} fps): samples follow presentation times")
+    w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
+    return VideoInfo(
+        container=fmt,
+        codec=stream.codec_context.name,
+        width=w,
+        height=h,
+        coded_width=cw,
+        coded_height=ch,
+        duration_s=duration if duration is not None else 0.0,
+        fps=fps,
+        variable_frame_rate=vfr,
+        rotation=rotation,
+        has_audio=bool(container.streams.audio),
+        frames=int(stream.frames) or None,
+        warnings=warnings,
+    )
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return float(container.duration) / av.time_base
+    return None
+
+
+def target_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """Downscaled size keeping the aspect ratio, never upscaling, even sides (H.264 needs them)."""
+    scale = min(1.0, long_side / max(width, height))
+    w = max(MIN_SIDE, int(round(width * scale / 2)) * 2)
+    h = max(MIN_SIDE, int(round(height * scale / 2)) * 2)
+    return w, h
+
+
+def iter_samples(
+    path: str | Path, info: VideoInfo, sample_fps: float, long_side: int, max_duration_s: float
+) -> Iterator[SampledFrame]:
+    """Decode once and yield one downscaled RGB frame per sampled instant, in order."""
+    step = Fraction(1) / Fraction(sample_fps).limit_denominator(1000)
+    out_w, out_h = target_size(info.width, info.height, long_side)
+    # Reformat before rotating, so the coded frame is scaled to the rotated target's shape.
+    coded_w, coded_h = (out_h, out_w) if info.rotation in (90, 270) else (out_w, out_h)
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        held: av.VideoFrame | None = None
+        held_t = 0.0
+        t0: float | None = None
+        k = 0
+        last_t = 0.0
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                if t0 is None:
+                    t0 = frame.time
+                t = frame.time - t0
+                if t > max_duration_s:
+                    raise MediaError(f"video runs past the {max_duration_s:.0f} s limit", "video_too_long")
+                while held is not None and float(k * step) < t:
+                    yield _sample(k, float(k * step), held_t, held, coded_w, coded_h, info.rotation)
+                    k += 1
+                held, held_t, last_t = frame, t, t
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"the video data is corrupt after {last_t:.2f} s: {exc}", "corrupt_media") from exc
+        if held is None:
+            raise MediaError("the video stream has no decodable frame", "empty_video")
+        # The last frame stays on screen for the instants up to its own time.
+        while float(k * step) <= held_t + 1e-9:
+            yield _sample(k, float(k * step), held_t, held, coded_w, coded_h, info.rotation)
+            k += 1
+    if info.duration_s > 1.0 and last_t < 0.9 * info.duration_s - 1.0:
+        raise MediaError(
+            f"the video stops at {last_t:.2f} s but its header says {info.duration_s:.2f} s (truncated)",
+            "truncated_media",
+        )
+
+
+def _sample(k: int, t: float, frame_t: float, frame: av.VideoFrame, w: int, h: int, rotation: int) -> SampledFrame:
+    rgb: np.ndarray = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation=Interpolation.AREA)
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return SampledFrame(index=k, t=t, frame_time=frame_t, rgb=rgb)
+
+
+def sample_count(duration_s: float, sample_fps: float) -> int:
+    """Expected number of instants for a duration (for progress bars; decoding is the truth)."""
+    return max(1, math.floor(duration_s * sample_fps) + 1)
