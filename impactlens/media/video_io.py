@@ -98,6 +98,7 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
         interlaced = bool(first.interlaced_frame)
         cw, ch = cw or first.width, ch or first.height
+        has_audio = bool(container.streams.audio)
     if cw < MIN_SIDE or ch < MIN_SIDE:
         raise MediaError(f"video is {cw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
     if cw * ch > max_pixels:
@@ -124,7 +125,7 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         fps=fps,
         variable_frame_rate=vfr,
         rotation=rotation,
-        has_audio=bool(container.streams.audio),
+        has_audio=has_audio,
         frames=int(stream.frames) or None,
         warnings=warnings,
     )
