@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls = msub.add_parser("list", help="the registry, with hashes of the built files")
     ls.add_argument("--model-dir", default=None)
     ls.set_defaults(func=_cmd_models_list)
+    from .cli_server import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -112,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ImpactLensError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
+    except (LookupError, ValueError) as exc:  # admin commands: unknown org, conflicts, bad input
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return code
 

@@ -21,6 +21,15 @@ ENV_WORKERS = f"{ENV_PREFIX}WORKERS"
 ENV_VIDEO_SAMPLE_FPS = f"{ENV_PREFIX}VIDEO_SAMPLE_FPS"
 ENV_VIDEO_CHUNK_SECONDS = f"{ENV_PREFIX}VIDEO_CHUNK_SECONDS"
 ENV_MAX_VIDEO_SECONDS = f"{ENV_PREFIX}MAX_VIDEO_SECONDS"
+ENV_SETTINGS_FILE = f"{ENV_PREFIX}SETTINGS_FILE"
+ENV_DATA_DIR = f"{ENV_PREFIX}DATA_DIR"
+ENV_BACKEND = f"{ENV_PREFIX}BACKEND"
+ENV_TABLE_NAME = f"{ENV_PREFIX}TABLE_NAME"
+ENV_BUCKET = f"{ENV_PREFIX}BUCKET"
+ENV_AWS_ENDPOINT_URL = f"{ENV_PREFIX}AWS_ENDPOINT_URL"
+ENV_CORS_ORIGINS = f"{ENV_PREFIX}CORS_ORIGINS"
+ENV_PUBLIC_URL = f"{ENV_PREFIX}PUBLIC_URL"
+ENV_JOB_WORKERS = f"{ENV_PREFIX}JOB_WORKERS"
 
 Variant = Literal["fp32", "int8"]
 
@@ -51,7 +60,43 @@ class Settings(BaseSettings):
     # Local fan-out: processes analysing chunks (one ONNX Runtime thread each); 0 = in process.
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
 
+    # Server (impactlens serve / the Lambda app).
+    backend: Literal["embedded", "aws"] = "embedded"
+    data_dir: Path = Path("impactlens-data")  # embedded: SQLite file, blobs, signing secret
+    table_name: str = "impactlens"  # aws: DynamoDB table
+    bucket: str = "impactlens-assets"  # aws: S3 bucket
+    aws_endpoint_url: str | None = None  # aws: an emulator (tests) instead of AWS
+    public_url: str = "http://127.0.0.1:8000"  # where clients reach the API (upload URLs)
+    cors_origins: list[str] = []
+    session_ttl_s: int = 12 * 3600
+    job_workers: int = Field(default=1, ge=0)  # threads running analysis jobs; 0 = none
+    job_lease_s: float = Field(default=120.0, gt=0)  # renewed while a job runs
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_retry_base_s: float = Field(default=2.0, ge=0)
+    webhook_timeout_s: float = 5.0
+
+
+def _file_values(path: Path) -> dict[str, object]:
+    """A TOML settings file: the same names as the fields (lower case, no prefix)."""
+    import tomllib
+
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    known = set(Settings.model_fields)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {', '.join(unknown)}")
+    return data
+
+
+def load_settings(file: Path | None = None, **overrides: object) -> Settings:
+    """Flags (``overrides``) beat environment variables, which beat the file, then defaults."""
+    path = file or (Path(os.environ[ENV_SETTINGS_FILE]) if os.environ.get(ENV_SETTINGS_FILE) else None)
+    from_file = _file_values(path) if path else {}
+    base = {k: v for k, v in from_file.items() if f"{ENV_PREFIX}{k.upper()}" not in os.environ}
+    return Settings(**base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -144,9 +144,9 @@ class Repository:
         page = self.table.query(f"ORG#{org}", KeyRange(begins_with="USER#"), limit=limit, cursor=cursor)
         return Page([_public(i) or {} for i in page.items], page.cursor)
 
-    def create_api_key(self, org: str, key_id: str, secret_hash: str, label: str = "") -> Item:
+    def create_api_key(self, org: str, key_id: str, secret_hash: str, label: str = "", role: str = "Member") -> Item:
         """Only the hash of the secret is stored; the caller shows the secret once."""
-        common = {"org": org, "key_id": key_id, "label": label, "created_at": self.clock(), "revoked": False}
+        common = {"org": org, "key_id": key_id, "label": label, "role": role, "created_at": self.clock()}
         listed = {"PK": f"ORG#{org}", "SK": f"APIKEY#{key_id}", **common}
         lookup = {"PK": f"APIKEY#{key_id}", "SK": "APIKEY", "hash": secret_hash, **common}
         self.table.transact([Put(listed, NOT_EXISTS), Put(lookup, NOT_EXISTS)])
@@ -193,6 +193,16 @@ class Repository:
         except ConditionFailedError as exc:
             raise ConflictError(f"campaign {campaign} exists or brand {brand} does not") from exc
         return _public(item) or {}
+
+    def list_api_keys(self, org: str, limit: int = 100, cursor: str | None = None) -> Page:
+        page = self.table.query(f"ORG#{org}", KeyRange(begins_with="APIKEY#"), limit=limit, cursor=cursor)
+        return Page([_public(i) or {} for i in page.items], page.cursor)
+
+    def get_campaign(self, org: str, brand: str, campaign: str) -> Item | None:
+        return _public(self.table.get(f"ORG#{org}", f"CAMPAIGN#{brand}#{campaign}"))
+
+    def get_brand(self, org: str, brand: str) -> Item | None:
+        return _public(self.table.get(f"ORG#{org}", f"BRAND#{brand}"))
 
     def list_campaigns(self, org: str, brand: str, limit: int = 100, cursor: str | None = None) -> Page:
         page = self.table.query(f"ORG#{org}", KeyRange(begins_with=f"CAMPAIGN#{brand}#"), limit=limit, cursor=cursor)
@@ -265,6 +275,25 @@ class Repository:
         except ConditionFailedError as exc:
             raise NotFoundError(f"no asset {asset}") from exc
         return _public(new) or {}
+
+    def update_asset(self, org: str, asset: str, set: dict[str, Any], remove: list[str] | None = None) -> Item:
+        """Set attributes of an asset of ``org`` (NotFoundError for a missing or foreign one)."""
+        try:
+            new = self.table.update(
+                f"ASSET#{asset}",
+                "METADATA",
+                set=set,
+                remove=remove or [],
+                condition=Condition(exists=True, equals={"org": org}),
+            )
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no asset {asset}") from exc
+        return _public(new) or {}
+
+    def get_result(self, org: str, asset: str, model_version: str) -> Item | None:
+        if self.get_asset(org, asset) is None:
+            return None
+        return _public(self.table.get(f"ASSET#{asset}", f"RESULT#{model_version}"))
 
     def put_result(self, org: str, asset: str, model_version: str, result: dict[str, Any]) -> None:
         if self.get_asset(org, asset) is None:
@@ -343,7 +372,10 @@ class Repository:
 
     def claim_job(self, worker: str, lease_s: float = 300.0) -> Item | None:
         """Move the oldest queued job to running for ``worker``; None if the queue is empty."""
-        for candidate in self.table.query("JOBQ#queued", index="GSI1", limit=10).items:
+        now = self.clock()
+        for candidate in self.table.query("JOBQ#queued", index="GSI1", limit=25).items:
+            if float(candidate.get("not_before", 0)) > now:
+                continue  # waiting out a retry backoff
             try:
                 new = self.table.update(
                     candidate["PK"],
@@ -372,6 +404,19 @@ class Repository:
                 "JOB",
                 set={"status": status, "GSI1PK": f"JOBQ#{status}", **attrs},
                 remove=["worker", "lease_until"],
+                condition=Condition(exists=True, equals={"status": "running", "worker": worker}),
+            )
+        except ConditionFailedError as exc:
+            raise ConflictError(f"job {job} is not held by {worker}") from exc
+        return _public(new) or {}
+
+    def renew_lease(self, job: str, worker: str, lease_s: float, **attrs: Any) -> Item:
+        """Extends the lease (and records progress); ConflictError if the job was taken away."""
+        try:
+            new = self.table.update(
+                f"JOB#{job}",
+                "JOB",
+                set={"lease_until": self.clock() + lease_s, **attrs},
                 condition=Condition(exists=True, equals={"status": "running", "worker": worker}),
             )
         except ConditionFailedError as exc:

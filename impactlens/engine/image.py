@@ -91,6 +91,7 @@ class ImageOutcome:
     analysis: ImageAnalysis
     density: np.ndarray  # full resolution, sums to 1
     image: Image.Image
+    grid: np.ndarray | None = None  # the model's grid, kept to recompute AOI shares later
 
 
 class ImageEngine:
@@ -143,7 +144,7 @@ class ImageEngine:
             warnings=list(decoded.warnings),
         )
         analysis.timings_s["total"] = decode_s + (time.perf_counter() - t0)
-        return ImageOutcome(analysis, density, decoded.image)
+        return ImageOutcome(analysis, density, decoded.image, grid)
 
 
 def write_image_outputs(outcome: ImageOutcome, out_dir: Path, stem: str) -> dict[str, Path]:

@@ -1,0 +1,64 @@
+"""Secrets: passwords are hashed with argon2id; API keys and session tokens are 256-bit random
+secrets stored as SHA-256 (a slow hash adds nothing to a secret that cannot be guessed, and
+they are checked on every request)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()
+KEY_PREFIX = "il"
+MIN_PASSWORD = 10
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# A fixed hash to verify against when the email is unknown, so timing does not reveal it.
+DUMMY_HASH = _hasher.hash("impactlens-no-such-user")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """(key id, full key shown once, hash to store). The key reads il_<id>_<secret>."""
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    full = f"{KEY_PREFIX}_{key_id}_{secret}"
+    return key_id, full, hash_secret(full)
+
+
+def parse_api_key(full: str) -> str | None:
+    """The key id inside a presented key, or None when it is not shaped like one."""
+    parts = full.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 16:
+        return None
+    return parts[1]
+
+
+def secret_matches(stored_hash: str, presented: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_secret(presented))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Webhook signature header value."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

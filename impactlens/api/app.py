@@ -1,0 +1,56 @@
+"""The FastAPI application: one app for `impactlens serve` and for Lambda (via Mangum)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..services import Services
+from . import errors
+from .routes import accounts, analytics, assets, blobs, catalog
+from .throttle import TokenBuckets
+
+DESCRIPTION = """Predicts how memorable images and videos are and where attention goes.
+
+Authenticate with an API key (`Authorization: Bearer il_...` or `X-API-Key`) or with the
+session cookie from `POST /v1/auth/login`. Every object belongs to the caller's
+organisation; another organisation's object answers 404. Errors are
+`{"error": {"code": ..., "message": ...}}`."""
+
+
+def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_startup:
+            on_startup()
+        try:
+            yield
+        finally:
+            if on_shutdown:
+                on_shutdown()
+
+    app = FastAPI(title="impactlens", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    app.state.buckets = TokenBuckets()
+    errors.install(app)
+    if services.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=services.settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
+        )
+    for r in (accounts.router, catalog.router, assets.router, analytics.router, blobs.router):
+        app.include_router(r)
+
+    @app.get("/healthz", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,72 @@
+"""Request dependencies: services, the authenticated caller (always one organisation),
+throttling by plan, and role checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ..accounts import Principal, get_plan
+from ..accounts.service import AuthError
+from ..services import Services
+from .errors import ApiError
+from .throttle import TokenBuckets, retry_after
+
+SESSION_COOKIE = "impactlens_session"
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer il_...`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in a header")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The browser session from /v1/auth/login")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_buckets(request: Request) -> TokenBuckets:
+    buckets: TokenBuckets = request.app.state.buckets
+    return buckets
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def current_principal(
+    request: Request,
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header_key: Annotated[str | None, Security(_header)],
+    session: Annotated[str | None, Security(_cookie)],
+) -> Principal:
+    key = bearer.credentials if bearer else header_key
+    if key:
+        principal = services.accounts.authenticate_key(key)
+    elif session:
+        principal = services.accounts.authenticate_session(session)
+    else:
+        raise AuthError("authentication required: an API key or a session")
+    plan = get_plan(principal.plan)
+    wait = get_buckets(request).take(f"org:{principal.org}", plan.requests_per_s, plan.burst)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"the {plan.name} plan allows {plan.requests_per_s:g} requests/s",
+            {"Retry-After": retry_after(wait)},
+        )
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def admin_principal(principal: Caller) -> Principal:
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", "this needs the Admin role")
+    return principal
+
+
+AdminCaller = Annotated[Principal, Depends(admin_principal)]

@@ -1,0 +1,112 @@
+"""Login, the caller, users, API keys and the organisation's webhook."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from ...accounts.service import AuthError
+from ..deps import SESSION_COOKIE, AdminCaller, Caller, ServicesDep, get_buckets
+from ..errors import ApiError, not_found
+from ..idempotency import Idempotent
+from ..schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, LoginIn, Me, UserIn, UserOut, WebhookIn, WebhookOut
+from ..throttle import retry_after
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+
+@router.post("/auth/login", response_model=Me, responses={401: {}, 429: {}})
+def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> Any:
+    client = request.client.host if request.client else "unknown"
+    wait = get_buckets(request).take(f"login:{client}", 1.0, 10)
+    if wait:
+        raise ApiError(429, "rate_limited", "too many login attempts", {"Retry-After": retry_after(wait)})
+    try:
+        token, principal = services.accounts.login(body.email, body.password)
+    except AuthError as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from exc
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=services.settings.session_ttl_s,
+        httponly=True,
+        samesite="strict",
+        secure=services.settings.public_url.startswith("https://"),
+    )
+    return Me(**principal.__dict__)
+
+
+@router.post("/auth/logout", status_code=204, responses={401: {}})
+def logout(request: Request, response: Response, services: ServicesDep, principal: Caller) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        services.accounts.logout(token)
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", response_model=Me, responses={401: {}})
+def me(principal: Caller) -> Any:
+    return Me(**principal.__dict__)
+
+
+@router.get("/org", responses={401: {}})
+def org(principal: Caller, services: ServicesDep) -> dict[str, Any]:
+    import time
+
+    item = services.repo.get_org(principal.org) or {}
+    month = time.strftime("%Y-%m", time.gmtime(services.clock()))
+    usage = services.table.get(f"ORG#{principal.org}", f"USAGE#{month}") or {}
+    return {
+        "org": principal.org,
+        "name": item.get("name"),
+        "plan": item.get("plan"),
+        "usage": {"month": month, "analyses": int(usage.get("analyses", 0))},
+        "webhook_url": item.get("webhook_url"),
+    }
+
+
+@router.put("/org/webhook", response_model=WebhookOut, responses={401: {}, 403: {}})
+def set_webhook(body: WebhookIn, principal: AdminCaller, services: ServicesDep) -> Any:
+    secret = secrets.token_urlsafe(32)
+    services.table.update(
+        f"ORG#{principal.org}", f"ORG#{principal.org}", set={"webhook_url": body.url, "webhook_secret": secret}
+    )
+    return WebhookOut(url=body.url, secret=secret)
+
+
+@router.get("/users", response_model=list[UserOut], responses={401: {}, 403: {}})
+def list_users(principal: AdminCaller, services: ServicesDep) -> Any:
+    return services.repo.list_users(principal.org, limit=1000).items
+
+
+@router.post("/users", response_model=UserOut, status_code=201, responses={401: {}, 403: {}, 409: {}})
+def create_user(
+    body: UserIn, principal: AdminCaller, services: ServicesDep, idem: Annotated[Idempotent, Depends()]
+) -> Any:
+    def make() -> dict[str, Any]:
+        item = services.accounts.create_user(principal.org, body.email, body.name, body.role, body.password)
+        return UserOut(**item).model_dump()
+
+    return idem.run(principal, body, make, 201)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut], responses={401: {}, 403: {}})
+def list_keys(principal: AdminCaller, services: ServicesDep) -> Any:
+    return services.repo.list_api_keys(principal.org, limit=1000).items
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, responses={401: {}, 403: {}})
+def create_key(body: ApiKeyIn, principal: AdminCaller, services: ServicesDep) -> Any:
+    # Not idempotent by design: replaying the response would mean storing the secret.
+    item, full = services.accounts.create_api_key(principal.org, body.label, body.role)
+    return ApiKeyCreated(**item, key=full)
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, responses={401: {}, 403: {}, 404: {}})
+def revoke_key(key_id: str, principal: AdminCaller, services: ServicesDep) -> None:
+    try:
+        services.repo.revoke_api_key(principal.org, key_id)
+    except LookupError as exc:
+        raise not_found("API key", key_id) from exc

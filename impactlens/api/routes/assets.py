@@ -1,0 +1,217 @@
+"""Assets: create, upload, status, results, AOIs, move, delete, list."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from ...accounts import Principal, get_plan
+from ...jobs.analysis import asset_prefix, recompute_attention, results_prefix, source_key
+from ...services import Services
+from ...storage.local import LocalBlobStore
+from ..deps import Caller, ServicesDep
+from ..errors import ApiError, not_found
+from ..idempotency import Idempotent
+from ..schemas import AoisIn, AssetCreated, AssetIn, AssetOut, AssetPage, MoveIn, ResultOut, UploadInfo
+from ..uploads import MULTIPART_OVERHEAD, accept, extract_file, receive_capped, scratch_file
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such asset in the caller's organisation"}}
+
+
+def own_asset(services: Services, principal: Principal, asset: str) -> dict[str, Any]:
+    item = services.repo.get_asset(principal.org, asset)
+    if item is None:
+        raise not_found("asset", asset)  # another organisation's asset looks exactly like a missing one
+    return item
+
+
+def asset_out(services: Services, item: dict[str, Any], with_job: bool = False) -> dict[str, Any]:
+    out = {k: item.get(k) for k in AssetOut.model_fields if k in item and k != "job"}
+    out.setdefault("scores", {})
+    if with_job and item.get("job"):
+        job = services.repo.get_job(str(item["job"])) or {}
+        out["job"] = {k: job.get(k) for k in ("job", "status", "attempts", "progress", "error") if k in job}
+    return out
+
+
+def upload_info(services: Services, request: Request, asset: str, org: str) -> UploadInfo:
+    base = str(request.base_url).rstrip("/")
+    if isinstance(services.blobs, LocalBlobStore):
+        return UploadInfo(method="POST", url=f"{base}/v1/assets/{asset}/upload", form_field="file")
+    signed = services.blobs.presign_upload(source_key(org, asset))
+    return UploadInfo(
+        method=signed.method, url=signed.url, headers=signed.headers, complete_url=f"{base}/v1/assets/{asset}/uploaded"
+    )
+
+
+@router.post("", response_model=AssetCreated, status_code=201, responses={401: {}, 404: {}, 422: {}})
+def create_asset(
+    body: AssetIn,
+    request: Request,
+    principal: Caller,
+    services: ServicesDep,
+    idem: Annotated[Idempotent, Depends()],
+) -> Any:
+    def make() -> dict[str, Any]:
+        item = services.repo.create_asset(
+            principal.org,
+            body.brand,
+            body.campaign,
+            "unknown",
+            name=body.name,
+            status="awaiting_upload",
+            aois=[a.model_dump() for a in body.aois],
+        )
+        out = asset_out(services, item)
+        out["upload"] = upload_info(services, request, item["asset"], principal.org).model_dump()
+        return AssetCreated(**out).model_dump(mode="json")
+
+    return idem.run(principal, body, make, 201)
+
+
+@router.get("", response_model=AssetPage, responses={401: {}, 422: {}})
+def list_assets(
+    principal: Caller,
+    services: ServicesDep,
+    brand: Annotated[str | None, Query(max_length=63)] = None,
+    campaign: Annotated[str | None, Query(max_length=63)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Any:
+    if campaign and not brand:
+        raise ApiError(422, "invalid_request", "campaign needs brand")
+    for value in (brand, campaign):
+        if value is not None and ("#" in value or not value):
+            raise ApiError(422, "invalid_request", "brand and campaign are slugs")
+    page = services.repo.list_assets(principal.org, brand, campaign, limit=limit, cursor=cursor)
+    return {"items": [asset_out(services, i) for i in page.items], "cursor": page.cursor}
+
+
+@router.get("/{asset}", response_model=AssetOut, responses={401: {}, **NOT_FOUND})
+def get_asset(asset: str, principal: Caller, services: ServicesDep) -> Any:
+    return asset_out(services, own_asset(services, principal, asset), with_job=True)
+
+
+@router.post(
+    "/{asset}/upload",
+    response_model=AssetOut,
+    status_code=202,
+    responses={401: {}, 402: {}, 409: {}, 413: {}, 415: {}, 422: {}, **NOT_FOUND},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload(asset: str, request: Request, principal: Caller, services: ServicesDep) -> Any:
+    """The asset's bytes as multipart/form-data (field `file`); starts the analysis job."""
+    item = await run_in_threadpool(own_asset, services, principal, asset)
+    limit = get_plan(principal.plan).max_upload_bytes
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data (field 'file')")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise ApiError(413, "upload_too_large", f"the upload exceeds the plan's {limit:,} bytes")
+    body_path, file_path = scratch_file(services), scratch_file(services)
+    try:
+        length = await receive_capped(request.stream(), limit + MULTIPART_OVERHEAD, body_path)
+        size, _ = await run_in_threadpool(extract_file, body_path, content_type, length, file_path)
+        if size > limit:
+            raise ApiError(413, "upload_too_large", f"the file exceeds the plan's {limit:,} bytes")
+        updated = await run_in_threadpool(accept, services, principal, item, file_path, size)
+    finally:
+        for p in (body_path, file_path):
+            if os.path.exists(p):
+                os.unlink(p)
+    return asset_out(services, updated)
+
+
+@router.post("/{asset}/uploaded", response_model=AssetOut, status_code=202, responses={401: {}, 409: {}, **NOT_FOUND})
+def uploaded(asset: str, principal: Caller, services: ServicesDep) -> Any:
+    """After a direct upload to the presigned URL: validates the object and starts the job."""
+    item = own_asset(services, principal, asset)
+    key = source_key(principal.org, asset)
+    if not services.blobs.exists(key):
+        raise ApiError(409, "not_uploaded", "nothing was uploaded to the presigned URL")
+    path = scratch_file(services)
+    try:
+        with open(path, "wb") as f:
+            for part in services.blobs.get(key):
+                f.write(part)
+        size = os.path.getsize(path)
+        if size > get_plan(principal.plan).max_upload_bytes:
+            services.blobs.delete(key)
+            raise ApiError(413, "upload_too_large", "the uploaded object exceeds the plan's limit")
+        try:
+            return asset_out(services, accept(services, principal, item, path, size))
+        except Exception:
+            services.blobs.delete(key)
+            raise
+    finally:
+        os.unlink(path)
+
+
+def _links(services: Services, org: str, asset: str, version: str, analysis: dict[str, Any]) -> dict[str, str]:
+    prefix = results_prefix(org, asset, version)
+    names = dict(analysis.get("outputs", {}))
+    for n, k in enumerate(analysis.get("keyframes", [])):
+        names[f"keyframe_{n + 1}"] = k["thumbnail"]
+    return {role: services.blobs.presign_download(f"{prefix}/{name}") for role, name in names.items()}
+
+
+@router.get("/{asset}/results", response_model=ResultOut, responses={401: {}, 409: {}, **NOT_FOUND})
+def results(asset: str, principal: Caller, services: ServicesDep) -> Any:
+    item = own_asset(services, principal, asset)
+    version = item.get("result_version")
+    stored = services.repo.get_result(principal.org, asset, str(version)) if version else None
+    if stored is None:
+        raise ApiError(409, "not_ready", f"no results yet: the asset is {item['status']}")
+    analysis = json.loads(stored["analysis"])
+    return ResultOut(
+        asset=asset,
+        model_version=str(version),
+        analysis=analysis,
+        links=_links(services, principal.org, asset, str(version), analysis),
+    )
+
+
+@router.put("/{asset}/aois", response_model=AssetOut, responses={401: {}, 422: {}, **NOT_FOUND})
+def set_aois(asset: str, body: AoisIn, principal: Caller, services: ServicesDep) -> Any:
+    """Stores the AOIs; when results exist, recomputes the shares from the stored saliency."""
+    item = own_asset(services, principal, asset)
+    if item.get("result_version"):
+        recompute_attention(services, principal.org, asset, list(body.aois))
+    else:
+        services.repo.update_asset(principal.org, asset, {"aois": [a.model_dump() for a in body.aois]})
+    return asset_out(services, own_asset(services, principal, asset))
+
+
+@router.post("/{asset}/move", response_model=AssetOut, responses={401: {}, **NOT_FOUND})
+def move(asset: str, body: MoveIn, principal: Caller, services: ServicesDep) -> Any:
+    own_asset(services, principal, asset)
+    if services.repo.get_campaign(principal.org, body.brand, body.campaign) is None:
+        raise not_found("campaign", f"{body.brand}/{body.campaign}")
+    return asset_out(services, services.repo.move_asset(principal.org, asset, body.brand, body.campaign))
+
+
+@router.delete("/{asset}", status_code=204, responses={401: {}, **NOT_FOUND})
+def delete(asset: str, principal: Caller, services: ServicesDep) -> None:
+    own_asset(services, principal, asset)
+    services.repo.delete_asset(principal.org, asset)
+    for blob in list(services.blobs.list(asset_prefix(principal.org, asset) + "/")):
+        services.blobs.delete(blob.key)

@@ -1,0 +1,157 @@
+"""API request and response bodies (separate from the stored items)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..engine.types import AOI
+
+Slug = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="lowercase letters, digits, '-' and '_'")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Strict):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Me(BaseModel):
+    org: str
+    role: str
+    kind: str
+    user: str | None = None
+    key_id: str | None = None
+    plan: str
+
+
+class UserIn(Strict):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["Admin", "Member"] = "Member"
+    password: str = Field(min_length=10, max_length=1024)
+
+
+class UserOut(BaseModel):
+    user: str
+    email: str
+    name: str
+    role: str
+    created_at: float
+
+
+class ApiKeyIn(Strict):
+    label: str = Field(default="", max_length=200)
+    role: Literal["Admin", "Member"] = "Member"
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    label: str
+    role: str
+    created_at: float
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="the full key; shown once, never stored")
+
+
+class WebhookIn(Strict):
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000)
+
+
+class WebhookOut(BaseModel):
+    url: str
+    secret: str = Field(description="HMAC-SHA256 key for the X-Impactlens-Signature header; shown once")
+
+
+class BrandIn(Strict):
+    brand: str = Slug
+    name: str = Field(min_length=1, max_length=200)
+
+
+class CampaignIn(Strict):
+    campaign: str = Slug
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Named(BaseModel):
+    name: str
+    brand: str
+    campaign: str | None = None
+
+
+class AssetIn(Strict):
+    brand: str = Slug
+    campaign: str = Slug
+    name: str = Field(min_length=1, max_length=300)
+    aois: list[AOI] = Field(default=[], max_length=50)
+
+
+class UploadInfo(BaseModel):
+    method: str
+    url: str
+    headers: dict[str, str] = {}
+    form_field: str | None = None
+    complete_url: str | None = Field(default=None, description="POST here after a direct (presigned) upload")
+
+
+class AssetOut(BaseModel):
+    asset: str
+    brand: str
+    campaign: str
+    name: str
+    kind: str
+    status: str
+    created_at: float
+    scores: dict[str, float] = {}
+    aois: list[AOI] = []
+    error: dict[str, str] | None = None
+    size: int | None = None
+    job: dict[str, Any] | None = None
+
+
+class AssetCreated(AssetOut):
+    upload: UploadInfo
+
+
+class AssetPage(BaseModel):
+    items: list[AssetOut]
+    cursor: str | None
+
+
+class AoisIn(Strict):
+    aois: list[AOI] = Field(max_length=50)
+
+
+class MoveIn(Strict):
+    brand: str = Slug
+    campaign: str = Slug
+
+
+class ResultOut(BaseModel):
+    asset: str
+    model_version: str
+    analysis: dict[str, Any]
+    links: dict[str, str]
+
+
+class StatsOut(BaseModel):
+    count: int
+    mean: float
+    std: float
+
+
+class AggregateOut(BaseModel):
+    scope: str
+    assets: int
+    scores: dict[str, StatsOut]
+
+
+class CompareOut(BaseModel):
+    assets: list[dict[str, Any]]
+    winners: dict[str, str]
