@@ -17,7 +17,9 @@ def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:
     try:
         with Image.open(p) as im:
             fmt = im.format or "image"
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        return "image", []  # an image, too large: decoding refuses it with a clear code
+    except (UnidentifiedImageError, OSError, ValueError):
         return "video" if p.suffix.lower() in VIDEO_EXTENSIONS or p.suffix == "" else "image", []
     if p.suffix.lower() in VIDEO_EXTENSIONS:
         return "image", [f"the file is named {p.suffix} but holds a {fmt} image: analysed as an image"]

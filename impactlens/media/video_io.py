@@ -67,9 +67,22 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
-        raise MediaError("not a recognised video container, or its header is corrupt", "unsupported_media") from exc
+        if _looks_like_video(p):
+            raise MediaError("the video container is truncated or corrupt", "corrupt_media") from exc
+        raise MediaError("not a recognised video format", "unsupported_media") from exc
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot open the video: {exc}", "corrupt_media") from exc
+
+
+def _looks_like_video(path: Path) -> bool:
+    """Known container signatures: MP4/MOV (ftyp), Matroska/WebM, AVI, MPEG-TS, MPEG-PS."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
+        return True
+    if head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba")):
+        return True
+    return head[:1] == b"\x47" and path.stat().st_size % 188 == 0  # MPEG-TS packets
 
 
 def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo:
