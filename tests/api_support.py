@@ -38,6 +38,7 @@ class World:
     client: TestClient
     worker: JobWorker
     orgs: dict[str, Org] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
 
     def add_org(self, org: str, plan: str = "enterprise") -> Org:
         acc = self.services.accounts
