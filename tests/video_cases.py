@@ -56,11 +56,13 @@ def write_video(
     rotation: int | None = None,
     options: dict[str, str] | None = None,
     audio: bool = False,
+    faststart: bool = False,
 ) -> Path:
     """Encodes frames at a constant rate, or at the given presentation times (ms) for VFR."""
     w, h = size
     make = frame or scene(w, h)
-    with av.open(str(path), mode="w") as c:
+    container_options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=container_options) as c:
         s = c.add_stream(codec, rate=fps)
         s.width, s.height = w, h
         s.pix_fmt = "yuv420p"
