@@ -152,3 +152,13 @@ def test_a_failed_write_leaves_no_stream_record(table):
     with pytest.raises(ConditionFailedError):
         table.put({"PK": "P", "SK": "S"}, NOT_EXISTS)
     assert len(table.read_stream()) == before
+
+
+def test_integers_beyond_64_bits_round_trip_exactly(table) -> None:
+    big = 10**25 + 7  # an aggregate's sum of squares can get this large
+    table.put({"PK": "P", "SK": "big", "n": big, "x": 0.7048836946487427, "name": "1234567890123456789"})
+    table.put({"PK": "P", "SK": "small", "n": 2**62, "x": 0.1})
+    got = table.get("P", "big")
+    assert got["n"] == big and isinstance(got["n"], int) and got["x"] == 0.7048836946487427
+    assert table.get("P", "small")["n"] == 2**62
+    assert [i["n"] for i in table.query("P").items] == [big, 2**62]

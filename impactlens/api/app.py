@@ -50,7 +50,7 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
         app.include_router(r)
 
     @app.get("/healthz", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app

@@ -1,5 +1,9 @@
 """Request dependencies: services, the authenticated caller (always one organisation),
-throttling by plan, and role checks."""
+throttling by plan, and role checks.
+
+They are ``async``: FastAPI would run each sync dependency in the thread pool, and those
+hops cost more than the work (two key lookups in the table).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API k
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The browser session from /v1/auth/login")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -34,7 +38,7 @@ def get_buckets(request: Request) -> TokenBuckets:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -63,7 +67,7 @@ def current_principal(
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def admin_principal(principal: Caller) -> Principal:
+async def admin_principal(principal: Caller) -> Principal:
     if not principal.is_admin:
         raise ApiError(403, "forbidden", "this needs the Admin role")
     return principal

@@ -9,12 +9,15 @@ transaction: that outbox is this backend's DynamoDB Stream.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from .table import (
     Check,
@@ -45,6 +48,23 @@ CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL, old TEXT, new TEXT
 );
 """
+
+
+_LONG_DIGITS = re.compile(r"\d{19}")
+_EXACT = " "  # leading marker of rows the standard parser must read (json never starts so)
+
+
+def _dumps(item: Item) -> str:
+    """JSON for the data column. orjson reads rows ~5x faster than json, but it turns integers
+    beyond 64 bits (the aggregates' sums of squares can be) into floats: rows holding any
+    19-digit run are marked here, once, so that reads know which parser keeps them exact."""
+    text = json.dumps(item, sort_keys=True)
+    return _EXACT + text if _LONG_DIGITS.search(text) else text
+
+
+def _loads(text: str) -> Item:
+    item: Item = json.loads(text) if text[:1] == _EXACT else orjson.loads(text)
+    return item
 
 
 def _upper_bound(prefix: str) -> str:
@@ -94,7 +114,7 @@ class SqliteTable:
     @staticmethod
     def _load(conn: sqlite3.Connection, pk: str, sk: str) -> Item | None:
         row = conn.execute("SELECT data FROM items WHERE pk=? AND sk=?", (pk, sk)).fetchone()
-        return json.loads(row[0]) if row else None
+        return _loads(row[0]) if row else None
 
     def get(self, pk: str, sk: str) -> Item | None:
         return self._load(self._conn(), pk, sk)
@@ -138,7 +158,7 @@ class SqliteTable:
         order = ", ".join(f"{c} {direction}" for c in order_cols)
         sql = f"SELECT data FROM items WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"  # noqa: S608 - fixed names
         rows = self._conn().execute(sql, [*args, limit + 1]).fetchall()
-        items = [json.loads(r[0]) for r in rows[:limit]]
+        items = [_loads(r[0]) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             tail = items[-1]
@@ -164,7 +184,7 @@ class SqliteTable:
         else:
             conn.execute(
                 "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, data) VALUES (?, ?, ?, ?, ?)",
-                (new["PK"], new["SK"], new.get("GSI1PK"), new.get("GSI1SK"), json.dumps(new, sort_keys=True)),
+                (new["PK"], new["SK"], new.get("GSI1PK"), new.get("GSI1SK"), _dumps(new)),
             )
             event = "INSERT" if old is None else "MODIFY"
         conn.execute(

@@ -47,12 +47,12 @@ def logout(request: Request, response: Response, services: ServicesDep, principa
 
 
 @router.get("/me", response_model=Me, responses={401: {}})
-def me(principal: Caller) -> Any:
+async def me(principal: Caller) -> Any:
     return Me(**principal.__dict__)
 
 
 @router.get("/org", responses={401: {}})
-def org(principal: Caller, services: ServicesDep) -> dict[str, Any]:
+async def org(principal: Caller, services: ServicesDep) -> dict[str, Any]:
     import time
 
     item = services.repo.get_org(principal.org) or {}
@@ -77,7 +77,7 @@ def set_webhook(body: WebhookIn, principal: AdminCaller, services: ServicesDep) 
 
 
 @router.get("/users", response_model=list[UserOut], responses={401: {}, 403: {}})
-def list_users(principal: AdminCaller, services: ServicesDep) -> Any:
+async def list_users(principal: AdminCaller, services: ServicesDep) -> Any:
     return services.repo.list_users(principal.org, limit=1000).items
 
 
@@ -93,7 +93,7 @@ def create_user(
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut], responses={401: {}, 403: {}})
-def list_keys(principal: AdminCaller, services: ServicesDep) -> Any:
+async def list_keys(principal: AdminCaller, services: ServicesDep) -> Any:
     return services.repo.list_api_keys(principal.org, limit=1000).items
 
 

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 
 
 @router.get("/aggregates", response_model=AggregateOut, responses={401: {}, 404: {}, 422: {}})
-def aggregates(
+async def aggregates(
     principal: Caller,
     services: ServicesDep,
     brand: Annotated[str | None, Query(max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = None,
@@ -41,7 +41,7 @@ def aggregates(
 
 
 @router.get("/compare", response_model=CompareOut, responses={401: {}, 404: {}, 409: {}, 422: {}})
-def compare(
+async def compare(
     principal: Caller,
     services: ServicesDep,
     ids: Annotated[list[str], Query(min_length=2, max_length=10, description="two to ten asset ids")],

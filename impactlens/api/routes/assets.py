@@ -6,7 +6,8 @@ import json
 import os
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...accounts import Principal, get_plan
@@ -30,8 +31,11 @@ def own_asset(services: Services, principal: Principal, asset: str) -> dict[str,
     return item
 
 
+_ASSET_FIELDS = tuple(k for k in AssetOut.model_fields if k != "job")
+
+
 def asset_out(services: Services, item: dict[str, Any], with_job: bool = False) -> dict[str, Any]:
-    out = {k: item.get(k) for k in AssetOut.model_fields if k in item and k != "job"}
+    out = {k: item[k] for k in _ASSET_FIELDS if k in item}
     out.setdefault("scores", {})
     if with_job and item.get("job"):
         job = services.repo.get_job(str(item["job"])) or {}
@@ -75,7 +79,7 @@ def create_asset(
 
 
 @router.get("", response_model=AssetPage, responses={401: {}, 422: {}})
-def list_assets(
+async def list_assets(
     principal: Caller,
     services: ServicesDep,
     brand: Annotated[str | None, Query(max_length=63)] = None,
@@ -89,11 +93,14 @@ def list_assets(
         if value is not None and ("#" in value or not value):
             raise ApiError(422, "invalid_request", "brand and campaign are slugs")
     page = services.repo.list_assets(principal.org, brand, campaign, limit=limit, cursor=cursor)
-    return {"items": [asset_out(services, i) for i in page.items], "cursor": page.cursor}
+    # The hottest route: items were validated when written, so the page is serialised
+    # directly (response_model validation of 50 items would double its cost).
+    body = {"items": [asset_out(services, i) for i in page.items], "cursor": page.cursor}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/{asset}", response_model=AssetOut, responses={401: {}, **NOT_FOUND})
-def get_asset(asset: str, principal: Caller, services: ServicesDep) -> Any:
+async def get_asset(asset: str, principal: Caller, services: ServicesDep) -> Any:
     return asset_out(services, own_asset(services, principal, asset), with_job=True)
 
 
@@ -175,7 +182,7 @@ def _links(services: Services, org: str, asset: str, version: str, analysis: dic
 
 
 @router.get("/{asset}/results", response_model=ResultOut, responses={401: {}, 409: {}, **NOT_FOUND})
-def results(asset: str, principal: Caller, services: ServicesDep) -> Any:
+async def results(asset: str, principal: Caller, services: ServicesDep) -> Any:
     item = own_asset(services, principal, asset)
     version = item.get("result_version")
     stored = services.repo.get_result(principal.org, asset, str(version)) if version else None

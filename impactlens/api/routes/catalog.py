@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/brands", tags=["brands and campaigns"])
 
 
 @router.get("", response_model=list[Named], responses={401: {}})
-def list_brands(principal: Caller, services: ServicesDep) -> Any:
+async def list_brands(principal: Caller, services: ServicesDep) -> Any:
     return services.repo.list_brands(principal.org, limit=1000).items
 
 
@@ -27,7 +27,7 @@ def create_brand(
 
 
 @router.get("/{brand}/campaigns", response_model=list[Named], responses={401: {}, 404: {}})
-def list_campaigns(brand: str, principal: Caller, services: ServicesDep) -> Any:
+async def list_campaigns(brand: str, principal: Caller, services: ServicesDep) -> Any:
     if services.repo.get_brand(principal.org, brand) is None:
         raise not_found("brand", brand)
     return services.repo.list_campaigns(principal.org, brand, limit=1000).items
