@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup models run test lint bench clean
+.PHONY: setup models run demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ models: $(STAMP)
 	$(BIN)/impactlens models build
 
 run: setup
+	$(BIN)/impactlens serve
+
+demo: setup
 	$(BIN)/impactlens demo --out impactlens-results
 
 lint: $(STAMP)
@@ -30,4 +33,4 @@ test: setup lint
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) impactlens-results
+	rm -rf $(VENV) impactlens-results impactlens-data

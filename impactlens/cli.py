@@ -66,7 +66,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 def _samples() -> list[str]:
     folder = resources.files("impactlens") / "data" / "samples"
-    return sorted(str(p) for p in folder.iterdir() if str(p).endswith(".jpg"))
+    return sorted(str(p) for p in folder.iterdir() if str(p).endswith((".jpg", ".mp4")))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

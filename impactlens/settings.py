@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     session_ttl_s: int = 12 * 3600
     job_workers: int = Field(default=1, ge=0)  # threads running analysis jobs; 0 = none
-    job_lease_s: float = Field(default=120.0, gt=0)  # renewed while a job runs
+    job_lease_s: float = Field(default=15.0, gt=0)  # renewed every second while a job runs
     job_max_attempts: int = Field(default=3, ge=1)
     job_retry_base_s: float = Field(default=2.0, ge=0)
     webhook_timeout_s: float = 5.0
