@@ -189,3 +189,15 @@ def test_malformed_json_and_wrong_types_get_422_json(world: World) -> None:
     r = world.client.post("/v1/assets", json={"brand": 5, "campaign": [], "name": ""}, headers=o.headers)
     assert r.status_code == 422 and json.loads(r.text)["error"]["details"]
     assert world.client.get("/v1/nowhere", headers=o.headers).json()["error"]["code"] == "not_found"
+
+
+def test_cors_allows_only_configured_origins(tmp_path: Path) -> None:
+    w = make_world(tmp_path, cors_origins=["https://app.example.com"])
+    ok = w.client.options(
+        "/v1/assets", headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+    )
+    assert ok.headers["access-control-allow-origin"] == "https://app.example.com"
+    bad = w.client.options(
+        "/v1/assets", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in bad.headers

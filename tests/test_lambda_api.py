@@ -84,3 +84,31 @@ def test_asset_creation_on_aws_returns_a_presigned_upload(api_key: str, aws_endp
     upload = json.loads(r["body"])["upload"]
     assert r["statusCode"] == 201 and upload["method"] == "PUT" and upload["url"].startswith(aws_endpoint)
     assert upload["complete_url"].endswith("/uploaded")
+
+
+def test_presigned_s3_upload_then_uploaded_queues_the_job(api_key: str, aws_endpoint: str) -> None:
+    import urllib.request
+
+    from tests.media_cases import jpeg
+
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = _event("apigw_v2_create_brand.json", api_key)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["method"] = method
+        event["body"] = json.dumps(body) if body is not None else None
+        return lambda_handler.handler(event, Context())
+
+    call("POST", "/v1/brands", {"brand": "spring", "name": "Spring"})
+    call("POST", "/v1/brands/spring/campaigns", {"campaign": "launch", "name": "Launch"})
+    created = json.loads(call("POST", "/v1/assets", {"brand": "spring", "campaign": "launch", "name": "p"})["body"])
+    asset, upload = created["asset"], created["upload"]
+    early = call("POST", f"/v1/assets/{asset}/uploaded")
+    assert early["statusCode"] == 409 and json.loads(early["body"])["error"]["code"] == "not_uploaded"
+    req = urllib.request.Request(upload["url"], data=jpeg(), method="PUT", headers=upload["headers"])
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+        assert r.status == 200
+    done = call("POST", f"/v1/assets/{asset}/uploaded")
+    assert done["statusCode"] == 202 and json.loads(done["body"])["status"] == "queued"
+    services = aws_services(get_settings())
+    queued = [j for j in services.table.query("JOBQ#queued", index="GSI1").items if j["asset"] == asset]
+    assert len(queued) == 1

@@ -47,7 +47,8 @@ def upload_info(services: Services, request: Request, asset: str, org: str) -> U
     base = str(request.base_url).rstrip("/")
     if isinstance(services.blobs, LocalBlobStore):
         return UploadInfo(method="POST", url=f"{base}/v1/assets/{asset}/upload", form_field="file")
-    signed = services.blobs.presign_upload(source_key(org, asset))
+    # The content type is signed too: clients send exactly these headers with the bytes.
+    signed = services.blobs.presign_upload(source_key(org, asset), content_type="application/octet-stream")
     return UploadInfo(
         method=signed.method, url=signed.url, headers=signed.headers, complete_url=f"{base}/v1/assets/{asset}/uploaded"
     )
