@@ -180,3 +180,36 @@ def test_completion_webhook_is_signed_with_the_org_secret(tmp_path: Path) -> Non
     assert signature == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     event = json.loads(body)
     assert event["event"] == "analysis.completed" and event["asset"] == asset and "memorability" in event["scores"]
+
+
+class DeletingBlobs(LocalBlobStore):
+    """Deletes the asset (through the API) the moment the job reads its source: a user
+    deleting an asset while it is being analysed."""
+
+    world: World | None = None
+    asset = ""
+
+    def read(self, key: str) -> bytes:
+        data = super().read(key)
+        if key.endswith("/source") and self.world is not None:
+            w, self.world = self.world, None
+            assert w.client.delete(f"/v1/assets/{self.asset}", headers=w.orgs["acme"].headers).status_code == 204
+        return data
+
+
+def test_asset_deleted_mid_analysis_leaves_no_results_behind(tmp_path: Path) -> None:
+    from impactlens.db.sqlite import SqliteTable
+
+    settings = api_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    blobs = DeletingBlobs(settings.data_dir / "blobs", b"k" * 32)
+    services = Services(settings, SqliteTable(settings.data_dir / "t.db"), blobs)
+    world = World(services, TestClient(create_app(services)), JobWorker(services, "w1"))
+    world.campaign(world.add_org("acme"))
+    asset = world.asset(world.orgs["acme"])["asset"]
+    world.upload(world.orgs["acme"], asset, jpeg())
+    blobs.world, blobs.asset = world, asset
+    world.run_jobs()
+    assert list(blobs.list("orgs/")) == []
+    assert services.table.query(f"ASSET#{asset}").items == []
+    assert services.table.query("JOBQ#running", index="GSI1").items == []

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..db.repository import NotFoundError
 from ..engine.image import ImageEngine, attention_shares
 from ..engine.types import AOI, ImageAnalysis, VideoAnalysis
 from ..engine.video import video_attention
@@ -150,10 +151,23 @@ def run_analysis(
         extra["frame_size"] = list(
             target_size(int(result["width"]), int(result["height"]), services.settings.video_long_side)
         )
-    repo.put_result(
-        job["org"], job["asset"], version, {"model_version": version, "analysis": json.dumps(result), **extra}
-    )
-    repo.update_asset(
-        job["org"], job["asset"], {"scores": scores, "status": "done", "result_version": version}, remove=["error"]
-    )
+    try:
+        repo.put_result(
+            job["org"], job["asset"], version, {"model_version": version, "analysis": json.dumps(result), **extra}
+        )
+        repo.update_asset(
+            job["org"], job["asset"], {"scores": scores, "status": "done", "result_version": version}, remove=["error"]
+        )
+    except NotFoundError:
+        # Deleted (or moved to another organisation) while it ran: drop what this run wrote.
+        _drop_outputs(services, job, prefix)
+        return None
     return {"scores": scores, "model_version": version}
+
+
+def _drop_outputs(services: Services, job: dict[str, Any], prefix: str) -> None:
+    for blob in list(services.blobs.list(prefix + "/")):
+        services.blobs.delete(blob.key)
+    if services.table.get(f"ASSET#{job['asset']}", "METADATA") is None:
+        for item in services.table.query(f"ASSET#{job['asset']}", limit=1000).items:
+            services.table.delete(item["PK"], item["SK"])
