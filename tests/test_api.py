@@ -201,3 +201,11 @@ def test_cors_allows_only_configured_origins(tmp_path: Path) -> None:
         "/v1/assets", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     )
     assert "access-control-allow-origin" not in bad.headers
+
+
+def test_repeated_failed_authentication_is_throttled(world: World) -> None:
+    bad = {"Authorization": "Bearer il_0123456789abcdef_not-a-real-secret"}
+    codes = [world.client.get("/v1/me", headers=bad).status_code for _ in range(60)]
+    assert codes[:50] == [401] * 50 and codes[-1] == 429
+    # A valid key from the same address still works: its org has its own bucket.
+    assert world.client.get("/v1/me", headers=world.orgs["acme"].headers).status_code == 200

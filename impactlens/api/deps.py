@@ -19,6 +19,7 @@ from .errors import ApiError
 from .throttle import TokenBuckets, retry_after
 
 SESSION_COOKIE = "impactlens_session"
+FAILED_AUTH_RATE, FAILED_AUTH_BURST = 5.0, 50
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer il_...`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in a header")
@@ -46,12 +47,22 @@ async def current_principal(
     session: Annotated[str | None, Security(_cookie)],
 ) -> Principal:
     key = bearer.credentials if bearer else header_key
-    if key:
-        principal = services.accounts.authenticate_key(key)
-    elif session:
-        principal = services.accounts.authenticate_session(session)
-    else:
-        raise AuthError("authentication required: an API key or a session")
+    try:
+        if key:
+            principal = services.accounts.authenticate_key(key)
+        elif session:
+            principal = services.accounts.authenticate_session(session)
+        else:
+            raise AuthError("authentication required: an API key or a session")
+    except AuthError:
+        # Guessing keys or replaying dead sessions costs a token per try, per client address.
+        client = request.client.host if request.client else "unknown"
+        wait = get_buckets(request).take(f"authfail:{client}", FAILED_AUTH_RATE, FAILED_AUTH_BURST)
+        if wait:
+            raise ApiError(
+                429, "rate_limited", "too many failed authentications", {"Retry-After": retry_after(wait)}
+            ) from None
+        raise
     plan = get_plan(principal.plan)
     wait = get_buckets(request).take(f"org:{principal.org}", plan.requests_per_s, plan.burst)
     if wait:
