@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from impactlens.accounts import PLANS, Plan
 from tests.api_support import PASSWORD, World, make_world
@@ -209,3 +210,21 @@ def test_repeated_failed_authentication_is_throttled(world: World) -> None:
     assert codes[:50] == [401] * 50 and codes[-1] == 429
     # A valid key from the same address still works: its org has its own bucket.
     assert world.client.get("/v1/me", headers=world.orgs["acme"].headers).status_code == 200
+
+
+def test_admin_deletes_a_user_whose_session_then_ends(world: World) -> None:
+    o = world.orgs["acme"]
+    new = world.client.post(
+        "/v1/users", json={"email": "bob@acme.test", "name": "Bob", "password": PASSWORD}, headers=o.headers
+    ).json()
+    bob = TestClient(world.client.app)
+    assert bob.post("/v1/auth/login", json={"email": "bob@acme.test", "password": PASSWORD}).status_code == 200
+    assert bob.get("/v1/me").json()["role"] == "Member"
+    assert world.client.delete(f"/v1/users/{new['user']}", headers=o.headers).status_code == 204
+    assert bob.get("/v1/me").status_code == 401
+    assert world.client.delete(f"/v1/users/{new['user']}", headers=o.headers).status_code == 404
+    # The email is free again.
+    again = world.client.post(
+        "/v1/users", json={"email": "bob@acme.test", "name": "Bob", "password": PASSWORD}, headers=o.headers
+    )
+    assert again.status_code == 201

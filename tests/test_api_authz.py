@@ -23,6 +23,7 @@ ROUTES: list[tuple[str, str, Any, bool, bool]] = [
     ("PUT", "/v1/org/webhook", {"url": "https://example.invalid/hook"}, True, False),
     ("GET", "/v1/users", None, True, False),
     ("POST", "/v1/users", {"email": "x-{uid}@y.test", "name": "X", "password": "long enough pw"}, True, False),
+    ("DELETE", "/v1/users/{user}", None, True, True),
     ("GET", "/v1/api-keys", None, True, False),
     ("POST", "/v1/api-keys", {"label": "k"}, True, False),
     ("DELETE", "/v1/api-keys/{key}", None, True, True),
@@ -52,6 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     w.campaign(victim, "vb", "vc")
     w.campaign(victim, "vb", "vc2")
     w.campaign(other, "ob", "oc")
+    w.ids["user"] = w.services.accounts.create_user("victim", "member@victim.test", "M", "Member", PASSWORD)["user"]
     for name in ("asset", "asset2"):
         a = w.asset(victim, f"secret-{name}-name", brand="vb", campaign="vc")["asset"]
         assert w.upload(victim, a, jpeg()).status_code == 202
@@ -77,7 +79,7 @@ def _snapshot(w: World) -> str:
 def _call(client: TestClient, w: World, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
     v = w.orgs["victim"]
     key_id = v.member_key.split("_")[1]
-    url = path.format(asset=w.ids["asset"], asset2=w.ids["asset2"], key=key_id)
+    url = path.format(asset=w.ids["asset"], asset2=w.ids["asset2"], key=key_id, user=w.ids["user"])
     if body == "FILE":
         return client.request(method, url, files={"file": ("a.jpg", jpeg(), "image/jpeg")}, headers=headers)
     if isinstance(body, dict):

@@ -144,6 +144,21 @@ class Repository:
         page = self.table.query(f"ORG#{org}", KeyRange(begins_with="USER#"), limit=limit, cursor=cursor)
         return Page([_public(i) or {} for i in page.items], page.cursor)
 
+    def delete_user(self, org: str, user: str) -> None:
+        """Removes the user and its email guard; another organisation's user is not found."""
+        current = self.get_user(org, user)
+        if current is None:
+            raise NotFoundError(f"no user {user}")
+        try:
+            self.table.transact(
+                [
+                    Delete(f"ORG#{org}", f"USER#{user}", EXISTS),
+                    Delete(f"EMAIL#{current['email']}", "EMAIL", Condition(exists=True, equals={"org": org})),
+                ]
+            )
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no user {user}") from exc
+
     def create_api_key(self, org: str, key_id: str, secret_hash: str, label: str = "", role: str = "Member") -> Item:
         """Only the hash of the secret is stored; the caller shows the secret once."""
         common = {"org": org, "key_id": key_id, "label": label, "role": role, "created_at": self.clock()}

@@ -92,6 +92,17 @@ def create_user(
     return idem.run(principal, body, make, 201)
 
 
+@router.delete("/users/{user}", status_code=204, responses={401: {}, 403: {}, 404: {}, 409: {}})
+def delete_user(user: str, principal: AdminCaller, services: ServicesDep) -> None:
+    """Their sessions stop working at once (a session is checked against its user)."""
+    if user == principal.user:
+        raise ApiError(409, "conflict", "an admin cannot delete their own user")
+    try:
+        services.repo.delete_user(principal.org, user)
+    except LookupError as exc:
+        raise not_found("user", user) from exc
+
+
 @router.get("/api-keys", response_model=list[ApiKeyOut], responses={401: {}, 403: {}})
 async def list_keys(principal: AdminCaller, services: ServicesDep) -> Any:
     return services.repo.list_api_keys(principal.org, limit=1000).items
