@@ -38,3 +38,30 @@ def client(service: str, endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - emulator credentials
     )
+
+
+def use_aws_backend(monkeypatch: Any, endpoint: str, name: str) -> None:
+    """Points impactlens' settings at the emulator (table and bucket ``name``), creating them
+    once, the way a deployed function is configured: by environment variables."""
+    from impactlens.db import create_single_table
+    from impactlens.settings import get_settings
+    from impactlens.storage import ensure_private_bucket
+
+    env = {
+        "IMPACTLENS_BACKEND": "aws",
+        "IMPACTLENS_AWS_ENDPOINT_URL": endpoint,
+        "IMPACTLENS_TABLE_NAME": name,
+        "IMPACTLENS_BUCKET": name,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    ddb = client("dynamodb", endpoint)
+    if name not in ddb.list_tables()["TableNames"]:
+        create_single_table(ddb, name)
+        s3 = client("s3", endpoint)
+        s3.create_bucket(Bucket=name)
+        ensure_private_bucket(s3, name)
+    get_settings.cache_clear()

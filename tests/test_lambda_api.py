@@ -10,35 +10,16 @@ from typing import Any
 import pytest
 
 from impactlens.api import lambda_handler
-from impactlens.db import create_single_table
 from impactlens.services import aws_services
 from impactlens.settings import get_settings
-from impactlens.storage import ensure_private_bucket
-from tests.aws import REGION, client
+from tests.aws import use_aws_backend
 
 EVENTS = Path(__file__).parent / "events"
 
 
 @pytest.fixture
 def api_key(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    env = {
-        "IMPACTLENS_BACKEND": "aws",
-        "IMPACTLENS_AWS_ENDPOINT_URL": aws_endpoint,
-        "IMPACTLENS_TABLE_NAME": "impactlens-lambda",
-        "IMPACTLENS_BUCKET": "impactlens-lambda",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    ddb = client("dynamodb", aws_endpoint)
-    if "impactlens-lambda" not in ddb.list_tables()["TableNames"]:
-        create_single_table(ddb, "impactlens-lambda")
-        s3 = client("s3", aws_endpoint)
-        s3.create_bucket(Bucket="impactlens-lambda")
-        ensure_private_bucket(s3, "impactlens-lambda")
-    get_settings.cache_clear()
+    use_aws_backend(monkeypatch, aws_endpoint, "impactlens-lambda")
     lambda_handler._handler.cache_clear()
     services = aws_services(get_settings())
     org = f"lam{len(services.accounts.list_orgs())}"
