@@ -7,6 +7,7 @@ Lambda redelivers from it, in order. Records already applied are skipped by thei
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .aggregates import AggregateConsumer
@@ -29,3 +30,16 @@ def parse_stream_event(event: dict[str, Any]) -> list[StreamRecord]:
 def handle_stream_event(event: dict[str, Any], consumer: AggregateConsumer) -> dict[str, Any]:
     failed = consumer.apply_batch(parse_stream_event(event))
     return {"batchItemFailures": [{"itemIdentifier": failed[0]}] if failed else []}
+
+
+@lru_cache(maxsize=1)
+def _consumer() -> AggregateConsumer:
+    from ..services import build_services
+    from ..settings import get_settings
+
+    return AggregateConsumer(build_services(get_settings()).table)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point (deploy/template.yaml: AggregatesFunction)."""
+    return handle_stream_event(event, _consumer())
