@@ -80,6 +80,7 @@ SPECS: dict[str, ModelSpec] = {
             _RESMEM_INPUT,
             _RESMEM_LICENCE,
             "pypi:resmem==1.1.6/resmem/model.pt",
+            _RESMEM_FP32_METRICS,
         ),
         ModelSpec(
             "resmem",
@@ -90,6 +91,7 @@ SPECS: dict[str, ModelSpec] = {
             _RESMEM_INPUT,
             _RESMEM_LICENCE,
             "pypi:resmem==1.1.6/resmem/model.pt",
+            _RESMEM_INT8_METRICS,
         ),
         ModelSpec(
             "mnv2-readout",
