@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..services import Services
+from ..web import mount_web
 from . import errors
 from .routes import accounts, analytics, assets, blobs, catalog
 from .throttle import TokenBuckets
@@ -34,7 +35,15 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
             if on_shutdown:
                 on_shutdown()
 
-    app = FastAPI(title="impactlens", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served by the dashboard from local files (FastAPI's default loads a CDN).
+    app = FastAPI(
+        title="impactlens",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = services
     app.state.buckets = TokenBuckets()
     errors.install(app)
@@ -48,6 +57,7 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
         )
     for r in (accounts.router, catalog.router, assets.router, analytics.router, blobs.router):
         app.include_router(r)
+    mount_web(app)
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, str]:

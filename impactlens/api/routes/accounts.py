@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from ...accounts import Principal
 from ...accounts.service import AuthError
+from ...services import Services
 from ..deps import SESSION_COOKIE, AdminCaller, Caller, ServicesDep, get_buckets
 from ..errors import ApiError, not_found
 from ..idempotency import Idempotent
@@ -17,14 +19,14 @@ from ..throttle import retry_after
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
-@router.post("/auth/login", response_model=Me, responses={401: {}, 429: {}})
-def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> Any:
+def open_session(request: Request, response: Response, services: Services, email: str, password: str) -> Principal:
+    """Throttled login that sets the session cookie (the API's and the dashboard's sign-in)."""
     client = request.client.host if request.client else "unknown"
     wait = get_buckets(request).take(f"login:{client}", 1.0, 10)
     if wait:
         raise ApiError(429, "rate_limited", "too many login attempts", {"Retry-After": retry_after(wait)})
     try:
-        token, principal = services.accounts.login(body.email, body.password)
+        token, principal = services.accounts.login(email, password)
     except AuthError as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
     response.set_cookie(
@@ -35,7 +37,12 @@ def login(body: LoginIn, request: Request, response: Response, services: Service
         samesite="strict",
         secure=services.settings.public_url.startswith("https://"),
     )
-    return Me(**principal.__dict__)
+    return principal
+
+
+@router.post("/auth/login", response_model=Me, responses={401: {}, 429: {}})
+def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> Any:
+    return Me(**open_session(request, response, services, body.email, body.password).__dict__)
 
 
 @router.post("/auth/logout", status_code=204, responses={401: {}})

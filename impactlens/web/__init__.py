@@ -1,0 +1,46 @@
+"""The dashboard: server-rendered pages on the same app (and session cookie) as /v1."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from .csrf import CsrfMiddleware
+from .deps import BadForm, LoginRequired, PageForbidden
+from .templating import render
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount_web(app: FastAPI) -> None:
+    from . import pages
+
+    settings = app.state.services.settings
+    app.add_middleware(CsrfMiddleware, public_url=settings.public_url, trusted=list(settings.cors_origins))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(exc.next_url, status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
+        return render(request, "error.html", {"title": "Not allowed", "message": str(exc)}, 403)
+
+    @app.exception_handler(BadForm)
+    async def _bad_form(request: Request, exc: BadForm) -> HTMLResponse:
+        return render(request, "error.html", {"title": "Form refused", "message": str(exc)}, 403)
+
+    for router in pages.routers():
+        app.include_router(router, include_in_schema=False)
+    try:  # H2's detail pages; until that module exists the rest of the dashboard still works
+        detail = importlib.import_module(f"{__name__}.detail")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.detail":
+            raise
+    else:
+        app.include_router(detail.router, include_in_schema=False)

@@ -1,0 +1,62 @@
+"""Sign in and out with the same session cookie as POST /v1/auth/login."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ..api.deps import SESSION_COOKIE, ServicesDep
+from ..api.errors import ApiError
+from ..api.routes.accounts import open_session
+from .deps import Form as CheckedForm
+from .templating import render
+
+router = APIRouter()
+
+
+def _safe_next(value: str | None) -> str:
+    # Only a path on this site: "//evil.example" or "https://..." would be an open redirect.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/library"
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/library", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return render(request, "login.html", {"next": _safe_next(next), "title": "Sign in"})
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    services: ServicesDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/library",
+) -> Response:
+    target = _safe_next(next)
+    response = RedirectResponse(target, status_code=303)
+    try:
+        open_session(request, response, services, email, password)
+    except ApiError as exc:
+        message = "Too many sign-in attempts; wait a few seconds." if exc.status == 429 else "Wrong email or password."
+        ctx = {"next": target, "email": email, "error": message, "title": "Sign in"}
+        return render(request, "login.html", ctx, 429 if exc.status == 429 else 401)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, services: ServicesDep, form: CheckedForm) -> RedirectResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        services.accounts.logout(token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
