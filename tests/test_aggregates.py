@@ -150,3 +150,19 @@ def test_drain_resumes_from_its_checkpoint_and_counts_each_record_once(table):
         "AGG#BRAND#b#CAMPAIGN#c",
         "AGG#ORG",
     ]
+
+
+def test_markers_of_different_records_land_in_different_partitions(table):
+    from impactlens.db.aggregates import TTL_ATTRIBUTE, marker_key
+
+    for i in range(3):
+        table.put(
+            {"PK": f"ASSET#{i}", "SK": "METADATA", "org": "o", "brand": "b", "campaign": "c", "scores": {"m": 0.5}}
+        )
+    records = table.read_stream(limit=10)
+    consumer = AggregateConsumer(table, clock=lambda: 1_000.0)
+    assert all(consumer.apply(r) for r in records)
+    keys = [marker_key(r.position) for r in records]
+    assert len({pk for pk, _ in keys}) == len(records)
+    for pk, sk in keys:
+        assert table.get(pk, sk)[TTL_ATTRIBUTE] == 1_000 + 7 * 24 * 3600

@@ -80,3 +80,109 @@ def test_dockerfile_builds_models_at_build_time_and_sets_a_handler() -> None:
     assert cmd is not None
     module, func = cmd.group(1).rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), func))
+
+
+def _all_items(db: Path) -> list[dict[str, Any]]:
+    """Every item of an embedded table (a test may read it all; the product never scans)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return [json.loads(row[0]) for row in conn.execute("SELECT data FROM items")]
+
+
+def test_every_item_written_with_an_expiry_carries_the_templates_ttl_attribute(tmp_path: Path) -> None:
+    from impactlens.db.aggregates import AggregateConsumer
+    from impactlens.services import embedded_services
+    from impactlens.settings import Settings
+
+    ttl_spec = _template()["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl_spec["Enabled"] is True
+    ttl = ttl_spec["AttributeName"]
+    s = embedded_services(Settings(data_dir=tmp_path))
+    now = s.clock()
+    s.accounts.create_org("o", "O", "pro")
+    s.accounts.create_user("o", "a@example.com", "A", "Admin", "a long password")
+    s.accounts.login("a@example.com", "a long password")  # a session
+    assert s.idempotency.begin("o", "key-1", "fp") is None  # an idempotency record
+    s.table.put({"PK": "ASSET#1", "SK": "METADATA", "org": "o", "brand": "b", "campaign": "c", "scores": {"m": 0.5}})
+    consumer = AggregateConsumer(s.table)
+    for record in s.table.read_stream(limit=100):
+        consumer.apply(record)  # a stream marker
+    items = _all_items(tmp_path / "impactlens.db")
+    expiring = [i for i in items if ttl in i or any("expire" in a for a in i)]
+    kinds = {i["PK"].split("#")[0] for i in expiring}
+    assert {"SESSION", "IDEMP", "STREAM"} <= kinds, kinds
+    for item in expiring:
+        # DynamoDB deletes only items whose TTL attribute is a number of epoch seconds.
+        assert isinstance(item.get(ttl), int), item
+        assert now < item[ttl] <= now + 31 * 24 * 3600, item
+
+
+def _translated() -> dict[str, Any]:
+    cfn: dict[str, Any] = transform(_template(), {"AWS::Region": "eu-west-1"}, _NoManagedPolicies())
+    return cfn
+
+
+def _resolve_if(value: Any, conditions: dict[str, bool]) -> Any:
+    """Fn::If for a given set of condition values (what CloudFormation does at deploy time)."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        name, yes, no = value["Fn::If"]
+        return _resolve_if(yes if conditions[name] else no, conditions)
+    return value
+
+
+def test_both_stream_mappings_bound_retries_and_dead_letter_what_still_fails(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    res = _translated()["Resources"]
+    mappings = {k: r["Properties"] for k, r in res.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    assert {m["FunctionName"]["Ref"] for m in mappings.values()} == {"JobsFunction", "AggregatesFunction"}
+    queues = set()
+    for m in mappings.values():
+        assert 0 <= m["MaximumRetryAttempts"] <= 10
+        assert 60 <= m["MaximumRecordAgeInSeconds"] <= 24 * 3600  # the stream keeps records 24 h
+        assert m["BisectBatchOnFunctionError"] is True
+        assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        dest = m["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"]
+        assert res[dest[0]]["Type"] == "AWS::SQS::Queue"
+        queues.add(dest[0])
+    assert len(queues) == 2
+    alarms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {
+        (a["MetricName"], (a["Dimensions"][0]["Value"].get("Ref") or a["Dimensions"][0]["Value"]["Fn::GetAtt"][0]))
+        for a in alarms
+    }
+    for fn in ("JobsFunction", "AggregatesFunction"):
+        assert ("IteratorAge", fn) in watched
+    for q in queues:
+        assert ("ApproximateNumberOfMessagesVisible", q) in watched
+
+
+def test_jobs_function_tmp_holds_the_largest_upload_any_plan_allows() -> None:
+    from impactlens.accounts.plans import PLANS
+
+    fn = _template()["Resources"]["JobsFunction"]["Properties"]
+    largest_mb = max(p.max_upload_bytes for p in PLANS.values()) / 2**20
+    size = fn["EphemeralStorage"]["Size"]
+    # The source copy plus room for rendered segments and the joined heatmap video.
+    assert largest_mb + 512 <= size <= 10240
+
+
+def test_prod_retains_and_protects_the_data_dev_does_not() -> None:
+    t = _template()
+    assert t["Parameters"]["Stage"]["AllowedValues"] == ["dev", "prod"]
+    table, bucket = t["Resources"]["Table"], t["Resources"]["Bucket"]
+    for stage, policy, protected in (("prod", "Retain", True), ("dev", "Delete", False)):
+        cond = {"IsProd": stage == "prod"}
+        for res in (table, bucket):
+            assert _resolve_if(res["DeletionPolicy"], cond) == policy
+            assert _resolve_if(res["UpdateReplacePolicy"], cond) == policy
+        assert _resolve_if(table["Properties"]["DeletionProtectionEnabled"], cond) is protected
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_jobs_reserved_concurrency_is_unset_unless_a_value_is_given() -> None:
+    t = _template()
+    assert t["Parameters"]["JobsReservedConcurrency"]["Default"] == ""
+    value = t["Resources"]["JobsFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert _resolve_if(value, {"HasJobsReservedConcurrency": False}) == {"Ref": "AWS::NoValue"}
+    assert _resolve_if(value, {"HasJobsReservedConcurrency": True}) == {"Ref": "JobsReservedConcurrency"}

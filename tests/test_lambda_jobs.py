@@ -83,3 +83,19 @@ def test_no_new_job_is_claimed_when_the_invocation_is_nearly_over(services: Serv
     event = json.loads((EVENTS / "eventbridge_schedule.json").read_text())
     assert lambda_runner.handler(event, Context(remaining_ms=60_000)) == {"jobs_run": 0}
     assert services.repo.get_asset(asset["org"], asset["asset"])["status"] == "queued"
+
+
+def test_a_stream_batch_is_reported_failed_when_the_sweep_cannot_run(
+    aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_aws_backend(monkeypatch, aws_endpoint, f"impactlens-jobs-{next(_tables)}")
+    monkeypatch.setenv("IMPACTLENS_TABLE_NAME", "no-such-table")  # e.g. a deployment pointing at a wrong table
+    get_settings.cache_clear()
+    lambda_runner._worker.cache_clear()
+    event = json.loads((EVENTS / "dynamodb_stream_job_queued.json").read_text())
+    try:
+        out = lambda_runner.handler(event, Context())
+    finally:
+        lambda_runner._worker.cache_clear()
+        get_settings.cache_clear()
+    assert out == {"jobs_run": 0, "batchItemFailures": [{"itemIdentifier": "111300000000011204518512"}]}

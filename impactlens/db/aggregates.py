@@ -30,6 +30,15 @@ CONSUMER = "aggregates"
 # decimals produces). Python ints and DynamoDB numbers (38 digits) do not overflow here.
 SCALE = 1_000_000
 MARKER_TTL_S = 7 * 24 * 3600  # DynamoDB TTL removes old markers; redelivery windows are 24 h
+# The attribute the table's TimeToLiveSpecification names (deploy/template.yaml): DynamoDB
+# deletes an item once this epoch second has passed; any other name is kept forever.
+TTL_ATTRIBUTE = "ttl"
+
+
+def marker_key(position: str) -> tuple[str, str]:
+    """One partition per record: markers spread over the key space instead of piling up in one
+    hot ``STREAM#aggregates`` partition (which also grew without bound)."""
+    return f"STREAM#{CONSUMER}#{position}", "MARKER"
 
 
 def agg_keys(org: str, brand: str, campaign: str) -> list[tuple[str, str]]:
@@ -79,8 +88,8 @@ class AggregateConsumer:
         delta = record_delta(record)
         if not delta:
             return False
-        marker_pk, marker_sk = f"STREAM#{CONSUMER}", f"REC#{record.position}"
-        marker = {"PK": marker_pk, "SK": marker_sk, "expires_at": int(self.clock()) + MARKER_TTL_S}
+        marker_pk, marker_sk = marker_key(record.position)
+        marker = {"PK": marker_pk, "SK": marker_sk, TTL_ATTRIBUTE: int(self.clock()) + MARKER_TTL_S}
         ops: list[Put | Update] = [Put(marker, NOT_EXISTS)]
         ops += [Update(pk, sk, add=dict(d)) for (pk, sk), d in sorted(delta.items())]
         if before_commit is not None:

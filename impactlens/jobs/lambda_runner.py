@@ -4,8 +4,11 @@ It is triggered by the table's stream (a job item inserted or re-queued) and by 
 (EventBridge, every minute), which also picks up retries whose backoff has passed and jobs
 whose worker died. Either way it does the same sweep as the embedded worker's loop: requeue
 expired leases, then claim and run queued jobs while the invocation has time left. Jobs are
-durable in the table, so a stream batch is never reported as failed: nothing is lost if
-this invocation stops early.
+durable in the table, so records are only wake-up calls: a job that fails is retried or
+failed by the worker itself, and a job left queued when time runs out is taken by the next
+sweep. A batch is reported failed (``batchItemFailures``, from its first record) only when
+the sweep itself could not run (the table unreachable, a bad deployment): the mapping then
+retries it a bounded number of times and sends it to the on-failure queue, whose depth alarms.
 
 Lambda has no /dev/shm, so Python's process pools cannot start there: videos are analysed in
 this process (``workers=0``), on the function's vCPUs through ONNX Runtime's threads.
@@ -13,6 +16,7 @@ this process (``workers=0``), on the function's vCPUs through ONNX Runtime's thr
 
 from __future__ import annotations
 
+import logging
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -23,6 +27,7 @@ from .worker import JobWorker
 
 # Stop claiming new jobs when less than this is left of the invocation's 15 minutes.
 RESERVE_MS = 5 * 60 * 1000
+log = logging.getLogger("impactlens.jobs")
 
 
 @lru_cache(maxsize=1)
@@ -46,8 +51,13 @@ def sweep(worker: JobWorker, context: Any = None, max_jobs: int = 100) -> int:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    ran = sweep(_worker(), context)
-    out: dict[str, Any] = {"jobs_run": ran}
-    if isinstance(event.get("Records"), list):
-        out["batchItemFailures"] = []
-    return out
+    records = event.get("Records")
+    if not isinstance(records, list):
+        return {"jobs_run": sweep(_worker(), context)}  # the schedule: a failure raises, and is retried
+    try:
+        ran = sweep(_worker(), context)
+    except Exception:  # noqa: BLE001 - reported to the mapping, which retries then dead-letters
+        log.exception("job sweep failed; the stream batch is reported for redelivery")
+        first = records[0].get("dynamodb", {}).get("SequenceNumber") if records else None
+        return {"jobs_run": 0, "batchItemFailures": [{"itemIdentifier": first}] if first else []}
+    return {"jobs_run": ran, "batchItemFailures": []}
