@@ -174,11 +174,17 @@ def uploaded(asset: str, principal: Caller, services: ServicesDep) -> Any:
         os.unlink(path)
 
 
-def _links(services: Services, org: str, asset: str, version: str, analysis: dict[str, Any]) -> dict[str, str]:
-    prefix = results_prefix(org, asset, version)
+def result_files(analysis: dict[str, Any]) -> dict[str, str]:
+    """Role -> file name under the results prefix (the API's links and the pages' media)."""
     names = dict(analysis.get("outputs", {}))
     for n, k in enumerate(analysis.get("keyframes", [])):
         names[f"keyframe_{n + 1}"] = k["thumbnail"]
+    return names
+
+
+def _links(services: Services, org: str, asset: str, version: str, analysis: dict[str, Any]) -> dict[str, str]:
+    prefix = results_prefix(org, asset, version)
+    names = result_files(analysis)
     return {role: services.blobs.presign_download(f"{prefix}/{name}") for role, name in names.items()}
 
 

@@ -1,0 +1,268 @@
+"""Asset detail pages (image and video), the printable report, and the media they show.
+
+The pages read what the API reads (the asset item, its stored result, the result files) through
+the same helpers as /v1/assets; nothing is computed here beyond shaping it for display. Media is
+served by path under the session (links never expire while a page stays open) and the creative
+is shown from a size-capped derived JPEG, not the original upload.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from ..api.deps import ServicesDep
+from ..api.routes.assets import asset_out, result_files
+from ..jobs.analysis import asset_prefix, results_prefix, source_key
+from ..media.image_io import decode_image
+from ..models.registry import get_spec
+from ..services import Services
+from ..storage.base import BlobNotFoundError, InvalidKeyError, check_key
+from ..storage.local import LocalBlobStore
+from .deps import PageUser
+from .templating import render
+
+router = APIRouter()
+DISPLAY_LONG_SIDE = 1280  # enough for a detail view on a large screen; originals can be 50 MP
+REPORT_LONG_SIDE = 900
+FILE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4", ".npz": "application/octet-stream"}
+IN_PROGRESS = ("awaiting_upload", "queued", "processing")
+ERROR_WORDS = {  # the worker's error codes, said plainly; the stored message follows
+    "corrupt_media": "The file could not be decoded: it looks damaged or truncated.",
+    "corrupt_image": "The image could not be decoded: it looks damaged or truncated.",
+    "unsupported_media": "This file type is not supported.",
+    "empty_video": "The video has no frames that could be read.",
+    "video_too_long": "The video is longer than this installation accepts.",
+    "video_too_large": "The video's frames are larger than this installation accepts.",
+    "video_too_small": "The video's frames are too small to analyse.",
+    "image_too_large": "The image has more pixels than this installation accepts.",
+    "image_too_small": "The image is too small to analyse.",
+    "analysis_error": "Something went wrong while analysing; it was retried and still failed.",
+}
+
+
+def _not_found(request: Request) -> HTMLResponse:
+    # Another organisation's asset reads exactly like a missing one.
+    msg = "There is no such asset in your organisation. It may have been deleted."
+    return render(request, "error.html", {"title": "Asset not found", "message": msg}, 404)
+
+
+def _load(services: Services, org: str, asset: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    item = services.repo.get_asset(org, asset)
+    if item is None:
+        return None, None
+    version = item.get("result_version")
+    stored = services.repo.get_result(org, asset, str(version)) if version else None
+    return item, (json.loads(stored["analysis"]) if stored else None)
+
+
+def gauge_arc(value: float) -> str:
+    """SVG path of a semicircular gauge filled to `value` in [0, 1] (centre 60,60, radius 50)."""
+    v = min(1.0, max(0.0, float(value)))
+    angle = math.pi * (1 - v)
+    x, y = 60 + 50 * math.cos(angle), 60 - 50 * math.sin(angle)
+    return f"M 10 60 A 50 50 0 0 1 {x:.2f} {y:.2f}"
+
+
+def aoi_spec(aoi: dict[str, Any], duration: float) -> tuple[str, str]:
+    """The CLI's `name=x,y,w,h[@start-end]` form, and the time window in words when timed
+    (an open end is the video's end)."""
+    box = ",".join(str(round(float(aoi[k]))) for k in ("x", "y", "w", "h"))
+    start, end = aoi.get("start_s"), aoi.get("end_s")
+    if start is None and end is None:
+        return f"{aoi['name']}={box}", ""
+    s = f"{float(start or 0):g}"
+    e = f"{float(end):g}" if end is not None else f"{duration:g}"
+    until = f" to {e} s" if end is not None else " to the end"
+    return f"{aoi['name']}={box}@{s}-{e}", f"counts from {s} s{until}"
+
+
+def sparkline(points: list[dict[str, float]], duration: float, key: str, w: int = 600, h: int = 120) -> str:
+    """SVG polyline points for the report's timeline (y: 0..1 memorability, top is 1)."""
+    span = max(duration, points[-1]["t"] if points else 0.0) or 1.0
+    return " ".join(f"{p['t'] / span * w:.1f},{(1 - min(1.0, max(0.0, p[key]))) * h:.1f}" for p in points)
+
+
+def about_models(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    """The models that produced the result, with the registry's measured figures."""
+    out = []
+    for task, info in sorted(analysis.get("models", {}).items()):
+        try:
+            metrics = get_spec(info["name"], info["variant"]).metrics
+        except KeyError:
+            metrics = {}
+        out.append({"task": task, **info, "metrics": metrics})
+    return out
+
+
+def _grid(services: Services, org: str, asset: str, version: str) -> dict[str, Any] | None:
+    """The saliency model's small grid, scaled to 0..1000, for the overlays drawn in the page."""
+    try:
+        raw = services.blobs.read(f"{results_prefix(org, asset, version)}/grid.npy")
+    except (BlobNotFoundError, FileNotFoundError):
+        return None
+    grid = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float64)
+    top = float(grid.max()) or 1.0
+    values = np.round(grid / top * 1000).astype(int)
+    return {"w": int(grid.shape[1]), "h": int(grid.shape[0]), "values": values.ravel().tolist()}
+
+
+def _page_data(services: Services, item: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "asset": item["asset"],
+        "kind": item["kind"],
+        "width": analysis["width"],
+        "height": analysis["height"],
+        "aois": item.get("aois", []),
+        "attention": analysis.get("attention", []),
+    }
+    if item["kind"] == "image":
+        data["peaks"] = analysis.get("saliency_peaks", [])
+        data["grid"] = _grid(services, item["org"], item["asset"], str(item["result_version"]))
+    else:
+        data["duration_s"] = analysis["duration_s"]
+        data["timeline"] = analysis["timeline"]
+    return data
+
+
+def _context(services: Services, item: dict[str, Any], analysis: dict[str, Any] | None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"asset": asset_out(services, item, with_job=True), "analysis": analysis}
+    ctx["title"] = item["name"]
+    ctx["error_words"] = ERROR_WORDS
+    ctx["brand"] = services.repo.get_brand(item["org"], item["brand"]) or {"name": item["brand"]}
+    ctx["campaign"] = services.repo.get_campaign(item["org"], item["brand"], item["campaign"]) or {
+        "name": item["campaign"]
+    }
+    if analysis is not None:
+        ctx["data"] = _page_data(services, item, analysis)
+        ctx["gauge"] = gauge_arc(analysis["memorability"])
+        ctx["models"] = about_models(analysis)
+        ctx["aoi_specs"] = [aoi_spec(a, float(analysis.get("duration_s", 0))) for a in item.get("aois", [])]
+        if item["kind"] == "video":
+            dur = float(analysis["duration_s"])
+            ctx["spark"] = {k: sparkline(analysis["timeline"], dur, k) for k in ("memorability", "smoothed")}
+            ctx["keyframes"] = [
+                {**k, "role": f"keyframe_{n + 1}"} for n, k in enumerate(analysis.get("keyframes", []))
+            ]
+    return ctx
+
+
+@router.get("/assets/{asset}", response_class=HTMLResponse)
+async def asset_page(asset: str, request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+    item, analysis = await run_in_threadpool(_load, services, principal.org, asset)
+    if item is None:
+        return _not_found(request)
+    ctx = await run_in_threadpool(_context, services, item, analysis)
+    if analysis is None:
+        return render(request, "asset_pending.html", ctx)
+    return render(request, "asset_video.html" if item["kind"] == "video" else "asset_image.html", ctx)
+
+
+@router.get("/assets/{asset}/status", response_class=HTMLResponse)
+async def asset_status(asset: str, request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+    """The progress fragment a pending page polls; once the analysis ends the page reloads."""
+    item = await run_in_threadpool(services.repo.get_asset, principal.org, asset)
+    if item is None:
+        return _not_found(request)
+    out = await run_in_threadpool(asset_out, services, item, True)
+    response = render(request, "_asset_status.html", {"asset": out, "error_words": ERROR_WORDS})
+    if item["status"] not in IN_PROGRESS:
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.get("/assets/{asset}/report", response_class=HTMLResponse)
+async def asset_report(asset: str, request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+    item, analysis = await run_in_threadpool(_load, services, principal.org, asset)
+    if item is None:
+        return _not_found(request)
+    ctx = await run_in_threadpool(_context, services, item, analysis)
+    return render(request, "asset_report.html", ctx)
+
+
+# --- media ------------------------------------------------------------------------------------
+
+
+def _derived(services: Services, item: dict[str, Any], role: str) -> str | None:
+    """Key of a JPEG made once from the original ("display") or the heatmap ("heatmap_small")."""
+    org, asset = item["org"], item["asset"]
+    if role == "display" and item["kind"] == "image":
+        key = f"{asset_prefix(org, asset)}/derived/display-{DISPLAY_LONG_SIDE}.jpg"
+        if not services.blobs.exists(key):
+            decoded = decode_image(services.blobs.read(source_key(org, asset)), services.settings.max_image_pixels)
+            services.blobs.put(key, _jpeg(decoded.image, DISPLAY_LONG_SIDE), "image/jpeg")
+        return key
+    if role == "heatmap_small" and item.get("result_version") and item["kind"] == "image":
+        prefix = results_prefix(org, asset, str(item["result_version"]))
+        key = f"{prefix}/derived/heatmap-{REPORT_LONG_SIDE}.jpg"
+        if not services.blobs.exists(key):
+            with Image.open(io.BytesIO(services.blobs.read(f"{prefix}/heatmap.png"))) as im:
+                services.blobs.put(key, _jpeg(im.convert("RGB"), REPORT_LONG_SIDE), "image/jpeg")
+        return key
+    return None
+
+
+def _jpeg(image: Image.Image, long_side: int) -> bytes:
+    im = image.copy()
+    im.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85, optimize=True)
+    return buf.getvalue()
+
+
+def _video_type(container: str) -> str:
+    # PyAV names demuxers by family ("mov,mp4,m4a,..."; "matroska,webm"): browsers sniff anyway.
+    return "video/webm" if "webm" in container or "matroska" in container else "video/mp4"
+
+
+def _media_key(services: Services, item: dict[str, Any], role: str) -> tuple[str, str] | None:
+    derived = _derived(services, item, role)
+    if derived:
+        return derived, "image/jpeg"
+    version = item.get("result_version")
+    stored = services.repo.get_result(item["org"], item["asset"], str(version)) if version else None
+    if stored is None:
+        return None
+    analysis = json.loads(stored["analysis"])
+    if role == "source" and item["kind"] == "video":
+        return source_key(item["org"], item["asset"]), _video_type(str(analysis.get("container", "")))
+    name = result_files(analysis).get(role)
+    if name is None:
+        return None
+    return f"{results_prefix(item['org'], item['asset'], str(version))}/{name}", FILE_TYPES.get(Path(name).suffix, "")
+
+
+def _local_path(store: LocalBlobStore, key: str) -> Path | None:
+    path = (store.root / check_key(key)).resolve()
+    return path if store.root in path.parents and path.is_file() else None
+
+
+@router.get("/assets/{asset}/media/{role}")
+async def asset_media(asset: str, role: str, request: Request, principal: PageUser, services: ServicesDep) -> Response:
+    """A result file, the original video or a derived image; byte ranges work (video seeking)."""
+    item = await run_in_threadpool(services.repo.get_asset, principal.org, asset)
+    if item is None:
+        return Response("no such asset", 404, media_type="text/plain")
+    try:
+        found = await run_in_threadpool(_media_key, services, item, role)
+    except (BlobNotFoundError, FileNotFoundError, InvalidKeyError):
+        found = None
+    if found is None:
+        return Response("no such file", 404, media_type="text/plain")
+    key, media_type = found
+    if not isinstance(services.blobs, LocalBlobStore):
+        return RedirectResponse(services.blobs.presign_download(key), 307)  # the object store serves ranges
+    path = _local_path(services.blobs, key)
+    if path is None:
+        return Response("no such file", 404, media_type="text/plain")
+    # Private: the page is per organisation; results under a version never change in place.
+    return FileResponse(path, media_type=media_type or None, headers={"Cache-Control": "private, max-age=3600"})
