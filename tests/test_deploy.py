@@ -41,6 +41,18 @@ def _template() -> dict[str, Any]:
     return data
 
 
+def _packaged() -> dict[str, Any]:
+    """The template as `sam package` leaves it: local state machine definitions inlined."""
+    t = _template()
+    for res in t["Resources"].values():
+        if res["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        uri = res["Properties"].pop("DefinitionUri", None)
+        if uri:
+            res["Properties"]["Definition"] = json.loads((TEMPLATE.parent / uri).read_text())
+    return t
+
+
 class _NoManagedPolicies:
     def load(self) -> dict[str, str]:
         return {}
@@ -53,7 +65,7 @@ def test_cfn_lint_finds_no_errors_or_warnings() -> None:
 
 def test_sam_translates_to_the_expected_resources(monkeypatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    cfn = transform(_template(), {"AWS::Region": "eu-west-1"}, _NoManagedPolicies())
+    cfn = transform(_packaged(), {"AWS::Region": "eu-west-1"}, _NoManagedPolicies())
     types = {r["Type"] for r in cfn["Resources"].values()}
     assert {"AWS::Lambda::Function", "AWS::ApiGatewayV2::Api", "AWS::Lambda::EventSourceMapping"} <= types
     table = cfn["Resources"]["Table"]["Properties"]
@@ -119,7 +131,7 @@ def test_every_item_written_with_an_expiry_carries_the_templates_ttl_attribute(t
 
 
 def _translated() -> dict[str, Any]:
-    cfn: dict[str, Any] = transform(_template(), {"AWS::Region": "eu-west-1"}, _NoManagedPolicies())
+    cfn: dict[str, Any] = transform(_packaged(), {"AWS::Region": "eu-west-1"}, _NoManagedPolicies())
     return cfn
 
 
@@ -186,3 +198,62 @@ def test_jobs_reserved_concurrency_is_unset_unless_a_value_is_given() -> None:
     value = t["Resources"]["JobsFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert _resolve_if(value, {"HasJobsReservedConcurrency": False}) == {"Ref": "AWS::NoValue"}
     assert _resolve_if(value, {"HasJobsReservedConcurrency": True}) == {"Ref": "JobsReservedConcurrency"}
+
+
+ASL = ROOT / "deploy" / "statemachine" / "video.asl.json"
+
+
+def _lint_asl(definition: dict[str, Any]) -> list[str]:
+    """cfn-lint's ASL rule (E3601) reads the Definition of an AWS::StepFunctions::StateMachine;
+    the SAM resource becomes one with the file's text in a string, which the rule skips, so
+    the definition is linted here as that resource with an inline Definition."""
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:f"
+    resource = {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {
+            "RoleArn": "arn:aws:iam::123456789012:role/video",
+            "Definition": definition,
+            "DefinitionSubstitutions": {"VideoStepsFunctionArn": arn, "ChunkFunctionArn": arn},
+        },
+    }
+    text = json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"VideoStateMachine": resource}})
+    return [str(p) for p in lint(text, config=ManualArgs(regions=["eu-west-1"]))]
+
+
+def test_state_machine_definition_passes_statelint_and_cfn_lints_asl_rule() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "statelint", str(ASL)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
+    assert _lint_asl(json.loads(ASL.read_text())) == []
+    broken = json.loads(ASL.read_text())
+    broken["States"]["AnalyseChunks"]["MaxConcurrency"] = "twenty"
+    assert any("E3601" in p for p in _lint_asl(broken))  # the ASL rule really ran
+
+
+def test_state_machine_shape_bounds_fan_out_retries_service_errors_and_fails_the_asset() -> None:
+    asl = json.loads(ASL.read_text())
+    states = asl["States"]
+    assert asl["StartAt"] == "Probe"
+    path, name = [], "Probe"
+    while name in states and states[name]["Type"] != "Succeed":
+        path.append(name)
+        name = states[name]["Next"]
+    assert path == ["Probe", "Prepare", "AnalyseChunks", "Merge", "Cleanup"]
+    fan = states["AnalyseChunks"]
+    assert fan["Type"] == "Map" and 1 <= fan["MaxConcurrency"] <= 50
+    item = fan["ItemProcessor"]["States"]["AnalyseChunk"]
+    assert item["TimeoutSeconds"] > _template()["Resources"]["ChunkFunction"]["Properties"]["Timeout"]
+    retried = {e for r in item["Retry"] for e in r["ErrorEquals"]}
+    assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried
+    assert "StepError" not in retried and "States.ALL" not in retried  # bad media is not retried
+    for step in ("Probe", "Prepare", "AnalyseChunks", "Merge"):
+        catch = states[step]["Catch"]
+        assert catch[0]["ErrorEquals"] == ["States.ALL"]
+        on_error = states[catch[0]["Next"]]
+        assert on_error["Type"] == "Pass" and on_error["Next"] == "FailAsset"
+    assert states[states["FailAsset"]["Next"]]["Type"] == "Fail"
+    from impactlens.jobs.lambda_runner import EXECUTION_LEASE_S, EXECUTION_TIMEOUT_S
+
+    assert asl["TimeoutSeconds"] == EXECUTION_TIMEOUT_S < EXECUTION_LEASE_S

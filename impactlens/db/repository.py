@@ -438,6 +438,20 @@ class Repository:
             raise ConflictError(f"job {job} is not held by {worker}") from exc
         return _public(new) or {}
 
+    def hand_over_job(self, job: str, worker: str, to: str, lease_s: float, **attrs: Any) -> Item:
+        """Gives a running job this worker holds to another holder (a state machine execution)
+        with a lease as long as that holder may take; ConflictError if the job was taken away."""
+        try:
+            new = self.table.update(
+                f"JOB#{job}",
+                "JOB",
+                set={"worker": to, "lease_until": self.clock() + lease_s, **attrs},
+                condition=Condition(exists=True, equals={"status": "running", "worker": worker}),
+            )
+        except ConditionFailedError as exc:
+            raise ConflictError(f"job {job} is not held by {worker}") from exc
+        return _public(new) or {}
+
     def requeue_expired(self) -> int:
         """Jobs whose worker died (lease over) go back to the queue; returns how many."""
         count = 0
