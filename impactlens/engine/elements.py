@@ -168,7 +168,7 @@ def _same_block(a: Detection, b: Detection) -> bool:
     y_gap = max(a.y, b.y) - min(a.y + a.h, b.y + b.h)
     y_overlap = -y_gap
     x_gap = -x_overlap
-    stacked = x_overlap > 0 and y_gap < 0.6 * lh and max(a.h, b.h) < 2.0 * lh
+    stacked = x_overlap > 0 and y_gap < 1.0 * lh and max(a.h, b.h) < 2.0 * lh
     same_line = y_overlap > 0.5 * lh and x_gap < 1.5 * lh
     return stacked or same_line
 

