@@ -24,9 +24,9 @@ from PIL import Image
 from .checkpoint import load_state_dict
 from .converters import resmem_to_onnx
 from .preprocess import resmem_input
-from .readout import saliency_to_onnx
+from .readout import BACKBONE_SOURCES, READOUT_FILES, readout_backbones, saliency_to_onnx
 from .registry import SPECS, read_manifest, record_build, sha256_file
-from .sources import MOBILENET, RESMEM, package_file
+from .sources import RESMEM, package_file
 
 log = logging.getLogger(__name__)
 CONVERTER_VERSION = "1"
@@ -39,8 +39,8 @@ def calibration_images() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if str(p).endswith(".jpg"))
 
 
-def readout_weights_path() -> Path:
-    return Path(str(resources.files("impactlens") / "models" / "weights" / "saliency_readout.npz"))
+def readout_weights_path(filename: str = "saliency_readout.npz") -> Path:
+    return Path(str(resources.files("impactlens") / "models" / "weights" / filename))
 
 
 def _up_to_date(model_dir: Path, filename: str, fingerprint: dict[str, str]) -> bool:
@@ -118,11 +118,8 @@ def build_all(model_dir: Path, force: bool = False, echo: Callable[[str], None] 
     say = echo or (lambda m: print(m, file=sys.stderr))
     model_dir.mkdir(parents=True, exist_ok=True)
     resmem_src = package_file(RESMEM)
-    mnv2_src = package_file(MOBILENET)
-    readout = readout_weights_path()
     fp32 = SPECS["resmem:fp32"].filename
     int8 = SPECS["resmem:int8"].filename
-    sal = SPECS["mnv2-readout:fp32"].filename
     fp32_fp = {"source_sha256": sha256_file(resmem_src), "converter": CONVERTER_VERSION}
     if force or not _up_to_date(model_dir, fp32, fp32_fp):
         t = time.perf_counter()
@@ -144,12 +141,17 @@ def build_all(model_dir: Path, force: bool = False, echo: Callable[[str], None] 
         quantise_resmem(model_dir / fp32, model_dir / int8, images)
         record_build(model_dir, int8, **int8_fp)
         say(f"  done in {time.perf_counter() - t:.0f}s")
-    sal_fp = {"backbone_sha256": sha256_file(mnv2_src), "readout": sha256_file(readout), "converter": CONVERTER_VERSION}
-    if force or not _up_to_date(model_dir, sal, sal_fp):
-        say(f"composing saliency model -> {sal}")
+    for spec in (s for s in SPECS.values() if s.task == "saliency"):
+        readout = readout_weights_path(READOUT_FILES[spec.name])
         with np.load(readout) as z:
             weights = {k: z[k] for k in z.files if k != "training_info"}
-        model = saliency_to_onnx(load_state_dict(mnv2_src), weights, {"readout_sha256": sal_fp["readout"]})
-        _save_atomic(model, model_dir / sal)
-        record_build(model_dir, sal, **sal_fp)
+        sources = {b: package_file(BACKBONE_SOURCES[b]) for b in readout_backbones(weights)}
+        backbone_sha = ",".join(sha256_file(p) for p in sources.values())
+        sal_fp = {"backbone_sha256": backbone_sha, "readout": sha256_file(readout), "converter": CONVERTER_VERSION}
+        if force or not _up_to_date(model_dir, spec.filename, sal_fp):
+            say(f"composing saliency model -> {spec.filename}")
+            states = {b: load_state_dict(p) for b, p in sources.items()}
+            model = saliency_to_onnx(states, weights, {"readout_sha256": sal_fp["readout"]})
+            _save_atomic(model, model_dir / spec.filename)
+            record_build(model_dir, spec.filename, **sal_fp)
     return {name: entry["sha256"] for name, entry in read_manifest(model_dir).items()}

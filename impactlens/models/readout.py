@@ -3,7 +3,10 @@
 DeepGaze-style: features from several depths of a frozen ImageNet backbone are resized to
 the stride-8 grid, read out by 1x1 convolutions, blurred by a fixed Gaussian, added to a
 learned centre-bias log-map, and normalised by a softmax over all positions. The weights
-come from scripts/train_saliency.py (impactlens/models/weights/saliency_readout.npz).
+come from scripts/train_saliency.py (impactlens/models/weights/saliency_readout*.npz); each
+file names the backbone taps it reads (``taps``: "lite0:f8", ...; files without it are the
+MobileNetV2 readout of version 1). Several backbones can feed one readout: their graphs are
+merged, names prefixed by the backbone's.
 """
 
 from __future__ import annotations
@@ -13,11 +16,57 @@ from collections.abc import Mapping
 import numpy as np
 import onnx
 
-from .converters import MOBILENET_TAP_CHANNELS, mobilenet_v2_to_onnx
+from .converters import mobilenet_v2_to_onnx
+from .efficientnet import efficientnet_lite_to_onnx
 from .graph import GraphBuilder
+from .sources import EFFICIENTNET_LITE, MOBILENET
 
 GRID = (48, 64)  # stride-8 grid of the 384x512 input
 TAPS = ("f8", "f16", "f32", "head")
+LEGACY_TAPS = tuple(f"mnv2:{t}" for t in TAPS)
+# Registered saliency model name -> its readout weights in impactlens/models/weights/.
+READOUT_FILES = {"mnv2-readout": "saliency_readout.npz"}
+BACKBONE_SOURCES = {"mnv2": MOBILENET, **{f"lite{n}": src for n, src in EFFICIENTNET_LITE.items()}}
+
+
+def readout_taps(readout: Mapping[str, np.ndarray]) -> list[str]:
+    return [str(t) for t in readout["taps"]] if "taps" in readout else list(LEGACY_TAPS)
+
+
+def readout_backbones(readout: Mapping[str, np.ndarray]) -> list[str]:
+    """Backbone names ("mnv2", "lite0", ...) in the order the readout's taps use them."""
+    return list(dict.fromkeys(t.split(":")[0] for t in readout_taps(readout)))
+
+
+def backbone_to_onnx(name: str, weights: Mapping[str, np.ndarray], height: int, width: int) -> onnx.ModelProto:
+    if name == "mnv2":
+        return mobilenet_v2_to_onnx(weights, {}, height, width)
+    if name.startswith("lite"):
+        return efficientnet_lite_to_onnx(weights, {}, height, width)
+    raise KeyError(f"unknown saliency backbone {name!r}")
+
+
+def _prefixed(graph: onnx.GraphProto, prefix: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """The graph's nodes and initializers with every name but the image input prefixed."""
+
+    def rename(n: str) -> str:
+        return n if n in ("image", "") else prefix + n
+
+    nodes = []
+    for node in graph.node:
+        new = onnx.NodeProto()
+        new.CopyFrom(node)
+        new.name = rename(node.name)
+        new.input[:] = [rename(i) for i in node.input]
+        new.output[:] = [rename(o) for o in node.output]
+        nodes.append(new)
+    inits = []
+    for init in graph.initializer:
+        t = onnx.TensorProto()
+        t.CopyFrom(init)
+        t.name = rename(init.name)
+        inits.append(t)
+    return nodes, inits
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -29,22 +78,32 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 
 
 def saliency_to_onnx(
-    backbone: Mapping[str, np.ndarray], readout: Mapping[str, np.ndarray], metadata: Mapping[str, str]
+    backbones: Mapping[str, Mapping[str, np.ndarray]], readout: Mapping[str, np.ndarray], metadata: Mapping[str, str]
 ) -> onnx.ModelProto:
-    """One graph: image (1,3,384,512) -> log_density (1,1,48,64), summing to 1 after exp."""
+    """One graph: image (1,3,384,512) -> log_density (1,1,48,64), summing to 1 after exp.
+
+    ``backbones`` maps each backbone the readout names to its checkpoint tensors.
+    """
     h, w = GRID
-    base = mobilenet_v2_to_onnx(backbone, {}, h * 8, w * 8)
     g = GraphBuilder(readout, prefix="readout/")
-    g.nodes, g.initializers = list(base.graph.node), list(base.graph.initializer)
+    channels: dict[str, int] = {}
+    for name in readout_backbones(readout):
+        base = backbone_to_onnx(name, backbones[name], h * 8, w * 8)
+        nodes, inits = _prefixed(base.graph, f"{name}/")
+        g.nodes += nodes
+        g.initializers += inits
+        for out in base.graph.output:
+            channels[f"{name}:{out.name}"] = out.type.tensor_type.shape.dim[1].dim_value
     # The first 1x1 convolution runs on each tap at its own resolution and only its small
     # output is resized (the two commute): about 10x less work than resizing the features.
     w0, b0 = readout["readout.0.weight"], readout["readout.0.bias"]
     y, start = "", 0
-    for tap in TAPS:
-        c = MOBILENET_TAP_CHANNELS[tap]
-        part = g.op("Conv", [tap, g.const(w0[:, start : start + c].astype(np.float32))], kernel_shape=[1, 1])
+    for tap in readout_taps(readout):
+        c = channels[tap]
+        edge = tap.replace(":", "/")
+        part = g.op("Conv", [edge, g.const(w0[:, start : start + c].astype(np.float32))], kernel_shape=[1, 1])
         start += c
-        if tap != "f8":
+        if not tap.endswith(":f8"):
             shape = np.array([1, w0.shape[0], h, w], np.int64)
             part = g.op(
                 "Resize", [part, "", "", g.const(shape)], mode="linear", coordinate_transformation_mode="half_pixel"
