@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any, cast
 from ..errors import ImpactLensError
 from ..services import Services, build_services
 from ..settings import get_settings
+from ..storage.base import BlobStore
 from .steps import (
     Payload,
+    Progress,
     StepContext,
     analyse_chunk_step,
     chunk_key,
     cleanup_step,
     merge_step,
+    no_progress,
     prepare_step,
     probe_step,
 )
@@ -81,7 +84,11 @@ def merge(payload: Payload, services: Services) -> Payload:
     from .local import VideoRunner
 
     class MergedRunner(VideoRunner):
-        def run(self, _: Payload, progress: Any = None) -> Payload:
+        """The runner run_analysis calls: here the chunks are already analysed, so running
+        is merging them (the payload run_analysis builds names the same prefixes)."""
+
+        def run(self, built: Payload, progress: Progress = no_progress, blobs: BlobStore | None = None) -> Payload:
+            assert built["output_prefix"] == payload["output_prefix"], built["output_prefix"]
             return merge_step(payload, _context(services))
 
     job = _job(payload, services)
