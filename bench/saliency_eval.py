@@ -1,12 +1,15 @@
-"""Saliency accuracy on NUS scene images 401-500 (the held-out split), ours vs two baselines.
+"""Saliency accuracy on the held-out splits NUS 401-500 and OSIE 1601-1700, with baselines.
 
-    .venv/bin/python bench/saliency_eval.py [--data ../shared/data/nus-scene] [--limit N]
+    .venv/bin/python bench/saliency_eval.py [--data ../shared/data] [--limit N]
 
-Metrics (MIT saliency benchmark definitions, impactlens/evaluation/metrics.py) are computed
-at the image's resolution, capped at 1024 px on the long side (fixations scaled alike); the
-continuous ground truth for CC/KLD/SIM blurs fixations with sigma = 2.5% of the long side.
-sAUC negatives are the fixations of the other 99 evaluation images. Last line:
-`auc_judd=<a> sauc=<b> nss=<c>` for our model.
+Scoring follows each data set's README (impactlens/evaluation/protocol.py): MIT-benchmark
+metric definitions, shuffled-AUC negatives from the other evaluation images, CC/KLD/SIM
+against blurred fixation maps. Every figure is the mean over images with a bootstrap 95%
+interval (2000 resamples of the images). Rows: the configured saliency model, the previous
+MobileNetV2 readout, a centre-bias Gaussian and the spectral-residual classical model.
+Speed: both learned models on the same photographs, alternating calls in this process
+(median ms per image on the configured threads), and their ratio. Last line:
+`auc_judd=<a> sauc=<b> nss=<c> cc=<d> osie_auc_judd=<e> osie_nss=<f> osie_cc=<g>` (ours).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -24,57 +26,75 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from impactlens.evaluation.baselines import centre_bias, spectral_residual  # noqa: E402
-from impactlens.evaluation.fixations import load_fixations  # noqa: E402
-from impactlens.evaluation.metrics import all_metrics  # noqa: E402
+from impactlens.evaluation.protocol import METRICS, MapFn, evaluate, nus, osie, summarise  # noqa: E402
 from impactlens.media.heatmap import upsample_density  # noqa: E402
-from impactlens.media.image_io import decode_image  # noqa: E402
-from impactlens.models.runtime import load_saliency  # noqa: E402
+from impactlens.models.runtime import SaliencyModel, load_saliency  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
-MAX_SIDE = 1024
-METRICS = ("auc_judd", "sauc", "nss", "cc", "kld", "sim")
+PREVIOUS = "mnv2-readout"
+
+
+def model_fn(model: SaliencyModel) -> MapFn:
+    def run(name: str, image: Image.Image) -> np.ndarray:
+        grid, _ = model.predict(image)
+        return upsample_density(grid, image.size[0], image.size[1])
+
+    return run
+
+
+def speed(models: dict[str, SaliencyModel], images: list[Path], rounds: int = 3) -> dict[str, float]:
+    """Median ms per image, calls alternating between the models so both see the same load."""
+    loaded = [Image.open(p).convert("RGB") for p in images]
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for m in models.values():  # warm-up
+        m.predict(loaded[0])
+    for _ in range(rounds):
+        for im in loaded:
+            for k, m in models.items():
+                t = time.perf_counter()
+                m.predict(im)
+                times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) * 1000 for k, v in times.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "nus-scene")
-    ap.add_argument("--limit", type=int, default=100)
-    ap.add_argument("--first", type=int, default=401)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--limit", type=int, default=None, help="score only the first N images of each split")
     args = ap.parse_args()
     settings = get_settings()
-    model = load_saliency(settings.saliency_model, "fp32", settings.model_dir)
-    fixations = load_fixations(args.data / "fixations.csv")
-    names = [f"{i:03d}.jpg" for i in range(args.first, args.first + args.limit)]
-    sizes = {n: Image.open(args.data / "images" / n).size for n in names}
-    # Normalised (0..1) fixation positions of every evaluation image, for sAUC negatives.
-    norm = {n: fixations[n] / np.array(sizes[n]) for n in names}
-    scores: dict[str, dict[str, list[float]]] = {m: defaultdict(list) for m in ("ours", "centre", "spectral")}
-    seconds = []
-    for n in names:
-        decoded = decode_image(args.data / "images" / n, 200_000_000)
-        w, h = decoded.width, decoded.height
-        scale = min(1.0, MAX_SIDE / max(w, h))
-        ew, eh = max(1, round(w * scale)), max(1, round(h * scale))
-        img = decoded.image.resize((ew, eh), Image.Resampling.BILINEAR) if scale < 1 else decoded.image
+    ours = load_saliency(settings.saliency_model, "fp32", settings.model_dir, settings.threads)
+    previous = load_saliency(PREVIOUS, "fp32", settings.model_dir, settings.threads)
+    name = ours.spec.version
+    fns: dict[str, MapFn] = {name: model_fn(ours)}
+    if previous.spec.name != ours.spec.name:
+        fns[previous.spec.version] = model_fn(previous)
+    fns["centre-bias"] = lambda n, im: centre_bias(im.size[1], im.size[0])
+    fns["spectral-residual"] = lambda n, im: spectral_residual(im)
+    results = {}
+    for protocol in (nus(args.data / "nus-scene"), osie(args.data / "osie")):
         t = time.perf_counter()
-        grid, _ = model.predict(decoded.image)
-        seconds.append(time.perf_counter() - t)
-        maps = {
-            "ours": upsample_density(grid, ew, eh),
-            "centre": centre_bias(eh, ew),
-            "spectral": spectral_residual(img),
-        }
-        pts = fixations[n] * scale
-        others = np.concatenate([norm[o] for o in names if o != n]) * np.array([ew, eh])
-        for model_name, sal in maps.items():
-            for k, v in all_metrics(sal, pts, others, sigma=0.025 * max(ew, eh)).items():
-                scores[model_name][k].append(v)
-    print(f"images {names[0]}..{names[-1]} ({len(names)}); saliency model {np.mean(seconds) * 1000:.0f} ms/image")
-    print(f"{'model':<10}" + "".join(f"{m:>10}" for m in METRICS))
-    for model_name, per in scores.items():
-        print(f"{model_name:<10}" + "".join(f"{np.nanmean(per[m]):>10.3f}" for m in METRICS))
-    ours = {m: float(np.nanmean(scores["ours"][m])) for m in METRICS}
-    print(f"auc_judd={ours['auc_judd']:.3f} sauc={ours['sauc']:.3f} nss={ours['nss']:.3f}")
+        summary = summarise(evaluate(protocol, fns, args.limit))
+        results[protocol.name] = summary
+        first, last = protocol.images[0], protocol.images[(args.limit or len(protocol.images)) - 1]
+        print(f"\n{protocol.name} {first}..{last}: mean [95% bootstrap interval] ({time.perf_counter() - t:.0f}s)")
+        print(f"{'model':<20}" + "".join(f"{m:>22}" for m in METRICS))
+        for model, per in summary.items():
+            cells = "".join(f"{f'{a:.3f} [{lo:.3f},{hi:.3f}]':>22}" for a, lo, hi in (per[m] for m in METRICS))
+            print(f"{model:<20}{cells}")
+    timing_images = [args.data / "nus-scene" / "images" / n for n in nus(args.data / "nus-scene").images[:20]]
+    ms = speed({name: ours, previous.spec.version: previous}, timing_images)
+    print(
+        f"\nspeed (median over {len(timing_images)} NUS photographs x 3, alternating, "
+        f"threads={settings.threads or 'all'}): "
+        + ", ".join(f"{k} {v:.1f} ms/image" for k, v in ms.items())
+        + f"; ratio {ms[name] / ms[previous.spec.version]:.2f}"
+    )
+    n, o = results["nus"][name], results["osie"][name]
+    print(
+        f"auc_judd={n['auc_judd'][0]:.3f} sauc={n['sauc'][0]:.3f} nss={n['nss'][0]:.3f} cc={n['cc'][0]:.3f} "
+        f"osie_auc_judd={o['auc_judd'][0]:.3f} osie_nss={o['nss'][0]:.3f} osie_cc={o['cc'][0]:.3f}"
+    )
 
 
 if __name__ == "__main__":
