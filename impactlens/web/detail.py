@@ -65,6 +65,13 @@ def _load(services: Services, org: str, asset: str) -> tuple[dict[str, Any] | No
     return item, (json.loads(stored["analysis"]) if stored else None)
 
 
+def ordinal(percentile: float) -> str:
+    """'99th' for 99.9: floored, so only an asset above the whole reference set reads 100th."""
+    n = int(math.floor(percentile))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def gauge_arc(value: float) -> str:
     """SVG path of a semicircular gauge filled to `value` in [0, 1] (centre 60,60, radius 50)."""
     v = min(1.0, max(0.0, float(value)))
@@ -86,10 +93,19 @@ def aoi_spec(aoi: dict[str, Any], duration: float) -> tuple[str, str]:
     return f"{aoi['name']}={box}@{s}-{e}", f"counts from {s} s{until}"
 
 
+def spark_range(points: list[dict[str, float]]) -> tuple[float, float]:
+    """The report chart's y range: the values padded (a fixed 0..1 axis flattens one video's curve)."""
+    values = [p[k] for p in points for k in ("memorability", "smoothed")] or [0.0, 1.0]
+    pad = max(0.05, (max(values) - min(values)) * 0.15)
+    return max(0.0, math.floor((min(values) - pad) * 20) / 20), min(1.0, math.ceil((max(values) + pad) * 20) / 20)
+
+
 def sparkline(points: list[dict[str, float]], duration: float, key: str, w: int = 600, h: int = 120) -> str:
-    """SVG polyline points for the report's timeline (y: 0..1 memorability, top is 1)."""
+    """SVG polyline points for the report's timeline, in the range from spark_range."""
     span = max(duration, points[-1]["t"] if points else 0.0) or 1.0
-    return " ".join(f"{p['t'] / span * w:.1f},{(1 - min(1.0, max(0.0, p[key]))) * h:.1f}" for p in points)
+    lo, hi = spark_range(points)
+    scale = (hi - lo) or 1.0
+    return " ".join(f"{p['t'] / span * w:.1f},{(1 - (p[key] - lo) / scale) * h:.1f}" for p in points)
 
 
 def about_models(analysis: dict[str, Any]) -> list[dict[str, Any]]:
@@ -145,11 +161,13 @@ def _context(services: Services, item: dict[str, Any], analysis: dict[str, Any] 
     if analysis is not None:
         ctx["data"] = _page_data(services, item, analysis)
         ctx["gauge"] = gauge_arc(analysis["memorability"])
+        ctx["percentile"] = ordinal(float(analysis["memorability_percentile"]))
         ctx["models"] = about_models(analysis)
         ctx["aoi_specs"] = [aoi_spec(a, float(analysis.get("duration_s", 0))) for a in item.get("aois", [])]
         if item["kind"] == "video":
             dur = float(analysis["duration_s"])
             ctx["spark"] = {k: sparkline(analysis["timeline"], dur, k) for k in ("memorability", "smoothed")}
+            ctx["spark_range"] = spark_range(analysis["timeline"])
             ctx["keyframes"] = [
                 {**k, "role": f"keyframe_{n + 1}"} for n, k in enumerate(analysis.get("keyframes", []))
             ]

@@ -99,7 +99,7 @@ export class AoiEditor {
 
   onDown(ev) {
     if (ev.button !== 0) return;
-    this.canvas.focus();
+    this.canvas.focus({ preventScroll: true }); // a scroll here would shift the AOI being drawn
     this.canvas.setPointerCapture(ev.pointerId);
     const p = this.toImage(ev);
     const h = this.hit(p);
