@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from .csrf import CsrfMiddleware
-from .deps import BadForm, LoginRequired, PageForbidden
+from .deps import BadForm, LoginRequired, PageForbidden, PageNotFound
 from .templating import render
 
 STATIC = Path(__file__).parent / "static"
@@ -30,6 +30,10 @@ def mount_web(app: FastAPI) -> None:
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
         return render(request, "error.html", {"title": "Not allowed", "message": str(exc)}, 403)
+
+    @app.exception_handler(PageNotFound)
+    async def _not_found(request: Request, exc: PageNotFound) -> HTMLResponse:
+        return render(request, "error.html", {"title": "Not found", "message": str(exc)}, 404)
 
     @app.exception_handler(BadForm)
     async def _bad_form(request: Request, exc: BadForm) -> HTMLResponse:

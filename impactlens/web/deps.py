@@ -25,6 +25,10 @@ class PageForbidden(Exception):
     """Signed in without the needed role: a 403 page."""
 
 
+class PageNotFound(Exception):
+    """A missing (or another organisation's) object: a 404 page."""
+
+
 class BadForm(Exception):
     """A form without a valid token (or another refused page request): a 403/400 page."""
 

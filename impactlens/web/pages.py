@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import docs, session
+from . import admin, brands, compare, docs, library, session, upload
 
 
 def routers() -> list[APIRouter]:
-    return [session.router, docs.router]
+    return [session.router, docs.router, library.router, upload.router, brands.router, compare.router, admin.router]

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ...db.aggregates import read_stats
+from ...accounts import Principal
+from ...db.aggregates import Stats, read_stats
+from ...services import Services
 from ..deps import Caller, ServicesDep
 from ..errors import ApiError, not_found
 from ..schemas import AggregateOut, CompareOut, StatsOut
@@ -29,15 +31,20 @@ async def aggregates(
         raise not_found("brand", brand)
     if campaign and services.repo.get_campaign(principal.org, str(brand), campaign) is None:
         raise not_found("campaign", f"{brand}/{campaign}")
-    sk = "AGG#ORG" if not brand else f"AGG#BRAND#{brand}" + (f"#CAMPAIGN#{campaign}" if campaign else "")
-    item = services.table.get(f"ORG#{principal.org}", sk)
-    stats = read_stats(item)
+    count, stats = scope_stats(services, principal.org, brand, campaign)
     scope = "organisation" if not brand else (f"campaign {brand}/{campaign}" if campaign else f"brand {brand}")
     return AggregateOut(
         scope=scope,
-        assets=int((item or {}).get("count", 0)),
+        assets=count,
         scores={k: StatsOut(count=v.count, mean=v.mean, std=v.std) for k, v in stats.items()},
     )
+
+
+def scope_stats(services: Services, org: str, brand: str | None, campaign: str | None) -> tuple[int, dict[str, Stats]]:
+    """The stream-maintained asset count and per-score stats of an organisation, brand or campaign."""
+    sk = "AGG#ORG" if not brand else f"AGG#BRAND#{brand}" + (f"#CAMPAIGN#{campaign}" if campaign else "")
+    item = services.table.get(f"ORG#{org}", sk)
+    return int((item or {}).get("count", 0)), read_stats(item)
 
 
 @router.get("/compare", response_model=CompareOut, responses={401: {}, 404: {}, 409: {}, 422: {}})
@@ -47,6 +54,11 @@ async def compare(
     ids: Annotated[list[str], Query(min_length=2, max_length=10, description="two to ten asset ids")],
 ) -> Any:
     """Scores and AOI shares side by side, and which asset wins on each."""
+    return CompareOut(**compare_assets(services, principal, ids))
+
+
+def compare_assets(services: Services, principal: Principal, ids: list[str]) -> dict[str, Any]:
+    """The comparison behind /v1/compare and the dashboard's compare page (ApiError if refused)."""
     if len(set(ids)) != len(ids):
         raise ApiError(422, "invalid_request", "the asset ids must be distinct")
     rows = []
@@ -76,4 +88,4 @@ async def compare(
         winners[metric] = max(rows, key=lambda r: r["scores"][metric])["asset"]
     for aoi in sorted(set.intersection(*(set(r["attention"]) for r in rows))):
         winners[f"attention:{aoi}"] = max(rows, key=lambda r: r["attention"][aoi])["asset"]
-    return CompareOut(assets=rows, winners=winners)
+    return {"assets": rows, "winners": winners}

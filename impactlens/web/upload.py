@@ -1,0 +1,65 @@
+"""The upload page (the browser then talks to /v1 directly) and the cards' thumbnails."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ..api.deps import ServicesDep
+from ..jobs.analysis import asset_prefix, source_key
+from ..media.thumbnail import THUMB_SIDE, image_thumbnail, video_thumbnail
+from ..services import Services
+from .deps import PageUser
+from .library import catalog
+from .templating import render
+
+router = APIRouter()
+PLACEHOLDER = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 240"><rect width="320" height="240" fill="#e5e7eb"/>'
+    '<text x="160" y="128" font-family="sans-serif" font-size="20" fill="#4b5563" text-anchor="middle">{}</text></svg>'
+)
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+    brands = catalog(services, principal.org)
+    return render(request, "upload.html", {"title": "Upload", "active": "upload", "brands": brands})
+
+
+def _make_thumb(services: Services, item: dict[str, Any]) -> bytes:
+    # Each upload has its own key (recorded on the asset); older assets used the fixed one.
+    key = str(item.get("source") or source_key(item["org"], item["asset"]))
+    if item["kind"] == "image":
+        return image_thumbnail(services.blobs.read(key))
+    fd, path = tempfile.mkstemp(suffix=".video")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in services.blobs.get(key):
+                f.write(part)
+        return video_thumbnail(path)
+    finally:
+        os.unlink(path)
+
+
+@router.get("/thumbs/{asset}")
+def thumbnail(asset: str, principal: PageUser, services: ServicesDep) -> Response:
+    """A small JPEG derived from the source once, then kept next to it (deleted with the asset)."""
+    item = services.repo.get_asset(principal.org, asset)
+    if item is None:
+        return Response(PLACEHOLDER.format("not found"), 404, media_type="image/svg+xml")
+    key = f"{asset_prefix(principal.org, asset)}/thumb-{THUMB_SIDE}.jpg"
+    cache = {"Cache-Control": "private, max-age=86400"}
+    if services.blobs.exists(key):
+        return Response(b"".join(services.blobs.get(key)), media_type="image/jpeg", headers=cache)
+    if item.get("status") in ("created", "awaiting_upload") or item.get("kind") not in ("image", "video"):
+        return Response(PLACEHOLDER.format(item.get("kind", "asset")), media_type="image/svg+xml")
+    try:
+        data = _make_thumb(services, item)
+    except Exception:  # noqa: BLE001 - an unreadable source shows the placeholder, never an error page
+        return Response(PLACEHOLDER.format(item["kind"]), media_type="image/svg+xml")
+    services.blobs.put(key, data, "image/jpeg")
+    return Response(data, media_type="image/jpeg", headers=cache)
