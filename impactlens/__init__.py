@@ -1,6 +1,16 @@
 """impactlens: predict how memorable visual content is and where attention goes."""
 
-from .engine import AOI, ImageAnalysis, analyze_image, analyze_paths
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["AOI", "ImageAnalysis", "__version__", "analyze_image", "analyze_paths"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): importing any impactlens module must not load ONNX Runtime, so the API
+    # and aggregates functions start without it (tests/test_deploy.py checks sys.modules).
+    if name in ("AOI", "ImageAnalysis", "analyze_image", "analyze_paths"):
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'impactlens' has no attribute {name!r}")

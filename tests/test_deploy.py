@@ -257,3 +257,19 @@ def test_state_machine_shape_bounds_fan_out_retries_service_errors_and_fails_the
     from impactlens.jobs.lambda_runner import EXECUTION_LEASE_S, EXECUTION_TIMEOUT_S
 
     assert asl["TimeoutSeconds"] == EXECUTION_TIMEOUT_S < EXECUTION_LEASE_S
+
+
+def test_api_and_aggregates_handlers_start_without_onnx_runtime() -> None:
+    """Their functions never run a model: importing them must not load ONNX Runtime (cold start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib\n"
+        "for m in ('impactlens.api.lambda_handler', 'impactlens.db.stream_handler'):\n"
+        "    importlib.import_module(m)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'onnxruntime'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -23,13 +23,16 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 from scipy import ndimage
 
 from .registry import get_spec, model_path
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 YUNET_SIZE = 640  # the 2023mar graph has a fixed 640x640 input
 YUNET_STRIDES = (8, 16, 32)
@@ -56,6 +59,8 @@ class Detection:
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
+    import onnxruntime as ort  # here, not at the top: the API and stream functions never load it
+
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads > 0:

@@ -7,16 +7,21 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
 from .preprocess import resmem_input, saliency_input
 from .registry import ModelSpec, get_spec, model_path
 
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
+    import onnxruntime as ort  # here, not at the top: the API and stream functions never load it
+
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads > 0:
