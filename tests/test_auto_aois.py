@@ -183,3 +183,48 @@ def test_measures_of_a_reference_photograph_are_mid_range(engine):
     density = upsample_density(grid, *image.size)
     whole = attention_shares(density, [AOI(name="all", x=0, y=0, w=image.width, h=image.height)])
     assert whole[0].share == pytest.approx(1.0, abs=1e-4)
+
+
+def test_video_reports_tracked_elements_with_the_time_they_are_on_screen(tmp_path):
+    from impactlens.pipeline import LocalVideoAnalyser
+    from tests.video_cases import write_video
+
+    w, h = 640, 360
+    portrait = np.asarray(_grace_hopper().resize((256, 300)))
+    backdrop = np.full((h, w, 3), (60, 90, 120), np.uint8)
+    title = Image.fromarray(backdrop)
+    ImageDraw.Draw(title).text((30, 150), "Summer sale", font=ImageFont.load_default(44), fill="white")
+    with_title = np.asarray(title)
+
+    def frame(i: int, t: float) -> np.ndarray:
+        out = (with_title if t < 3.0 else backdrop).copy()
+        if t >= 2.0:  # the portrait enters at 2 s and stays
+            out[30:330, 360:616] = portrait
+        return out
+
+    path = write_video(tmp_path / "ad.mp4", seconds=6.0, size=(w, h), frame=frame)
+    settings = get_settings().model_copy(update={"variant": "int8", "video_chunk_seconds": 2.0})
+    with LocalVideoAnalyser(settings, workers=0) as va:
+        result = va.analyse(path, [], tmp_path / "out")
+    by_kind: dict[str, list] = {}
+    for a in result.auto_aois:
+        by_kind.setdefault(a.kind, []).append(a)
+    (face,) = by_kind["face"]
+    x, y, fw, fh = HOPPER_FACE
+    s = 256 / 512
+    assert _overlap((face.x, face.y, face.w, face.h), (360 + x * s, 30 + y * s, fw * s, fh * s)) > 0.5
+    assert face.start_s == pytest.approx(2.0, abs=0.6) and face.end_s == pytest.approx(6.0, abs=0.6)
+    title_aoi = max(by_kind["text"], key=lambda a: a.w * a.h)
+    assert title_aoi.start_s == pytest.approx(0.0, abs=0.1) and title_aoi.end_s == pytest.approx(3.0, abs=0.6)
+    # Attention is counted only while the element is on screen, like a timed user AOI.
+    assert face.attention.first_3s < face.attention.whole
+    assert face.attention.area_fraction == pytest.approx(face.w * face.h / (w * h))
+
+
+def test_video_detection_instants_are_about_one_a_second_and_capped():
+    from impactlens.engine.elements import MAX_DETECT_INSTANTS, detection_instants
+
+    assert detection_instants(20, 2.0) == list(range(0, 20, 2))
+    assert detection_instants(0, 2.0) == []
+    long = detection_instants(2 * 600, 2.0)  # a 10-minute video at 2 samples a second
+    assert len(long) == MAX_DETECT_INSTANTS and long[0] == 0 and long[-1] == 1199
