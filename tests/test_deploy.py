@@ -289,3 +289,65 @@ def test_the_image_drops_the_fp32_resmem_the_functions_never_load() -> None:
     assert used != dropped
     assert re.search(r"rm -rf [^\n]*resmem-\*\.fp32\.onnx", text)
     assert dropped.startswith("resmem-") and dropped.endswith(".fp32.onnx")
+
+
+WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
+
+
+def test_deploy_workflow_is_valid_and_gates_prod_behind_dev_and_an_environment() -> None:
+    import subprocess
+    import sys
+
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    out = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    jobs = wf["jobs"]
+    assert wf["permissions"] == {"contents": "read"}
+    for name in ("image", "dev", "prod"):
+        assert jobs[name]["permissions"]["id-token"] == "write"  # OIDC, no stored keys
+    text = WORKFLOW.read_text()
+    assert "AWS_ACCESS_KEY_ID" not in text and "aws-secret-access-key" not in text
+    assert jobs["dev"]["environment"] == "dev" and jobs["prod"]["environment"] == "prod"
+    assert "dev" in jobs["prod"]["needs"] and jobs["dev"]["needs"] == "image"
+    steps = " ".join(str(s.get("run", "")) for s in jobs["image"]["steps"])
+    assert "check_handlers.py" in steps and "${GITHUB_SHA}" in steps and "docker push" in steps
+    for name in ("dev", "prod"):
+        runs = " ".join(str(s.get("run", "")) for s in jobs[name]["steps"])
+        assert f"--config-env {name}" in runs and "deploy/smoke.py" in runs
+
+
+def test_samconfig_has_a_stage_per_environment() -> None:
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "deploy" / "samconfig.toml").read_text())
+    for stage in ("dev", "prod"):
+        params = cfg[stage]["deploy"]["parameters"]
+        assert f"Stage={stage}" in params["parameter_overrides"]
+        assert params["stack_name"] == f"impactlens-{stage}"
+
+
+def test_every_function_is_built_by_sam_from_the_dockerfile_and_its_handler_imports() -> None:
+    import subprocess
+    import sys
+
+    for name, res in _template()["Resources"].items():
+        if res["Type"] == "AWS::Serverless::Function":
+            meta = res["Metadata"]
+            assert (TEMPLATE.parent / meta["DockerContext"] / meta["Dockerfile"]).resolve() == (
+                ROOT / "deploy" / "Dockerfile"
+            ), name
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "check_handlers.py"), str(TEMPLATE)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    named = {
+        r["Properties"]["ImageConfig"]["Command"][0]
+        for r in _template()["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(out.stdout.split()) == named
