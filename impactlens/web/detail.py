@@ -8,6 +8,7 @@ is shown from a size-capped derived JPEG, not the original upload.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -33,7 +34,6 @@ from .templating import render
 
 router = APIRouter()
 DISPLAY_LONG_SIDE = 1280  # enough for a detail view on a large screen; originals can be 50 MP
-REPORT_LONG_SIDE = 900
 FILE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4", ".npz": "application/octet-stream"}
 IN_PROGRESS = ("awaiting_upload", "queued", "processing")
 ERROR_WORDS = {  # the worker's error codes, said plainly; the stored message follows
@@ -121,14 +121,14 @@ def about_models(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _grid(services: Services, org: str, asset: str, version: str) -> dict[str, Any] | None:
-    """The saliency model's small grid, scaled to 0..1000, for the overlays drawn in the page."""
+    """The saliency model's small grid (max scaled to 65535), for the overlays drawn in the page."""
     try:
         raw = services.blobs.read(f"{results_prefix(org, asset, version)}/grid.npy")
     except (BlobNotFoundError, FileNotFoundError):
         return None
     grid = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float64)
     top = float(grid.max()) or 1.0
-    values = np.round(grid / top * 1000).astype(int)
+    values = np.round(grid / top * 65535).astype(int)
     return {"w": int(grid.shape[1]), "h": int(grid.shape[0]), "values": values.ravel().tolist()}
 
 
@@ -211,22 +211,23 @@ async def asset_report(asset: str, request: Request, principal: PageUser, servic
 
 
 def _derived(services: Services, item: dict[str, Any], role: str) -> str | None:
-    """Key of a JPEG made once from the original ("display") or the heatmap ("heatmap_small")."""
+    """Key of the creative as a size-capped JPEG ("display"), made once from the original."""
     org, asset = item["org"], item["asset"]
     if role == "display" and item["kind"] == "image":
-        key = f"{asset_prefix(org, asset)}/derived/display-{DISPLAY_LONG_SIDE}.jpg"
+        source = _source(item)
+        # Named after the source key: a new upload (a new source) gets a new display image.
+        tag = hashlib.sha256(source.encode()).hexdigest()[:12]
+        key = f"{asset_prefix(org, asset)}/derived/display-{DISPLAY_LONG_SIDE}-{tag}.jpg"
         if not services.blobs.exists(key):
-            decoded = decode_image(services.blobs.read(source_key(org, asset)), services.settings.max_image_pixels)
+            decoded = decode_image(services.blobs.read(source), services.settings.max_image_pixels)
             services.blobs.put(key, _jpeg(decoded.image, DISPLAY_LONG_SIDE), "image/jpeg")
         return key
-    if role == "heatmap_small" and item.get("result_version") and item["kind"] == "image":
-        prefix = results_prefix(org, asset, str(item["result_version"]))
-        key = f"{prefix}/derived/heatmap-{REPORT_LONG_SIDE}.jpg"
-        if not services.blobs.exists(key):
-            with Image.open(io.BytesIO(services.blobs.read(f"{prefix}/heatmap.png"))) as im:
-                services.blobs.put(key, _jpeg(im.convert("RGB"), REPORT_LONG_SIDE), "image/jpeg")
-        return key
     return None
+
+
+def _source(item: dict[str, Any]) -> str:
+    # Each upload records its own source key; older items used the fixed one.
+    return str(item.get("source") or source_key(item["org"], item["asset"]))
 
 
 def _jpeg(image: Image.Image, long_side: int) -> bytes:
@@ -252,7 +253,7 @@ def _media_key(services: Services, item: dict[str, Any], role: str) -> tuple[str
         return None
     analysis = json.loads(stored["analysis"])
     if role == "source" and item["kind"] == "video":
-        return source_key(item["org"], item["asset"]), _video_type(str(analysis.get("container", "")))
+        return _source(item), _video_type(str(analysis.get("container", "")))
     name = result_files(analysis).get(role)
     if name is None:
         return None

@@ -3,15 +3,18 @@ overlays, escaping of stored names, another organisation's asset, the printable 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
-from tests.media_cases import jpeg, photo
+from tests.media_cases import jpeg
 from tests.web.conftest import LiveServer, serious_violations, shot
 
 HOSTILE = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">"
@@ -49,11 +52,21 @@ def api(live_server: LiveServer) -> Iterator[Api]:
     client.http.close()
 
 
+def portrait(width: int = 1600) -> Image.Image:
+    """matplotlib's sample photograph of Grace Hopper (a face for the detectors), enlarged; found
+    without importing matplotlib (installed --no-deps for this file)."""
+    spec = importlib.util.find_spec("matplotlib")
+    assert spec and spec.submodule_search_locations, "make setup installs matplotlib --no-deps for this photograph"
+    path = Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    with Image.open(path) as im:
+        return im.convert("RGB").resize((width, round(width * im.height / im.width)))
+
+
 @pytest.fixture(scope="module")
 def image(api: Api, live_server: LiveServer) -> str:
-    """A 1600x1200 photograph with one AOI, analysed."""
+    """A 1600 px wide portrait with one AOI, analysed."""
     aois = [{"name": "logo", "x": 40, "y": 40, "w": 400, "h": 300}]
-    asset = api.upload(HOSTILE, jpeg(photo(1600, 1200, seed=3)), "ad.jpg", aois)
+    asset = api.upload(HOSTILE, jpeg(portrait()), "ad.jpg", aois)
     assert live_server.wait_assets_done([asset])[asset]["status"] == "done"
     return asset
 
@@ -68,10 +81,10 @@ def test_drawing_an_aoi_with_the_mouse_shows_its_share_and_the_api_stores_it(
 ) -> None:
     page = admin_page
     page.goto(f"/assets/{image}")
-    # The creative comes from a size-capped derived image, not the 1600 px original.
-    assert page.locator("img.creative").evaluate("i => i.complete && i.naturalWidth") == 1280
+    # The creative comes from a size-capped derived image, not the 1600x1875 original.
+    assert page.locator("img.creative").evaluate("i => i.complete && i.naturalHeight") == 1280
     box = _stage_box(page)
-    scale = 1600 / box["width"]
+    scale = 1600 / box["width"]  # image pixels per CSS pixel, both axes
     x0, y0, x1, y1 = box["width"] * 0.5, box["height"] * 0.5, box["width"] * 0.8, box["height"] * 0.9
     page.mouse.move(box["x"] + x0, box["y"] + y0)
     page.mouse.down()
@@ -195,7 +208,9 @@ def test_the_report_prints_on_one_page_with_the_heatmap_and_scores(admin_page: A
     page = admin_page
     page.goto(f"/assets/{image}/report")
     page.wait_for_load_state("networkidle")
-    assert page.locator("img.report-heatmap").evaluate("i => i.complete && i.naturalWidth") == 900
+    assert page.locator(".report-stage img.creative").evaluate("i => i.complete && i.naturalHeight") == 1280
+    assert page.locator(".report-stage").get_attribute("data-overlay") == "heatmap"
+    assert page.locator(".report-stage .peak").count() >= 1
     assert re.fullmatch(r"0\.\d\d", page.locator(".report-gauge .gauge-value").inner_text())
     shot(page, "detail_report_image")
     page.emulate_media(media="print")
@@ -209,3 +224,40 @@ def test_the_image_pages_have_no_serious_accessibility_violations(admin_page: An
         admin_page.goto(path)
         admin_page.wait_for_load_state("networkidle")
         assert serious_violations(admin_page) == [], path
+
+
+def test_a_detected_face_can_be_kept_as_an_editable_aoi(admin_page: Any, api: Api, image: str) -> None:
+    page = admin_page
+    page.goto(f"/assets/{image}")
+    found = api.http.get(f"/v1/assets/{image}/results").json()["analysis"]["auto_aois"]
+    faces = [a for a in found if a["kind"] == "face"]
+    assert faces, "the detector finds Grace Hopper's face"
+    before = {a["name"] for a in api.aois(image)}
+    page.get_by_role("button", name="Keep face 1 as an AOI").click()
+    page.wait_for_function("() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
+    kept = [a for a in api.aois(image) if a["name"] not in before]
+    assert len(kept) == 1 and kept[0]["name"].startswith(faces[0]["name"][:10])
+    assert [round(kept[0][k]) for k in "xywh"] == [round(faces[0][k]) for k in "xywh"]
+
+
+def test_a_pending_asset_shows_its_progress_then_becomes_the_detail_page(
+    admin_page: Any, api: Api, live_server: LiveServer
+) -> None:
+    r = api.http.post("/v1/assets", json={"brand": "b1", "campaign": "c1", "name": "late upload"})
+    asset = r.json()["asset"]
+    page = admin_page
+    page.goto(f"/assets/{asset}")
+    assert "nothing has been uploaded" in page.get_by_role("status").inner_text()
+    up = api.http.post(f"/v1/assets/{asset}/upload", files={"file": ("a.jpg", io.BytesIO(jpeg(portrait(400))))})
+    assert up.status_code == 202
+    page.wait_for_selector("img.creative", timeout=60_000)  # the polled status reloads the page when done
+    assert page.locator(".asset-head .badge").first.inner_text() == "done"
+
+
+def test_a_failed_analysis_is_explained_in_words(admin_page: Any, live_server: LiveServer) -> None:
+    s = live_server.services
+    item = s.repo.create_asset(live_server.org, "b1", "c1", "video", name="broken clip", status="failed")
+    s.repo.update_asset(live_server.org, item["asset"], {"error": {"code": "corrupt_media", "message": "no frames"}})
+    admin_page.goto(f"/assets/{item['asset']}")
+    alert = admin_page.get_by_role("alert").inner_text()
+    assert "The analysis failed" in alert and "damaged or truncated" in alert and "corrupt_media" in alert

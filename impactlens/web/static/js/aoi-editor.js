@@ -95,6 +95,9 @@ export class AoiEditor {
     c.addEventListener("keydown", (ev) => this.onKey(ev));
     const add = this.root.querySelector(".aoi-add");
     if (add) add.addEventListener("click", () => this.addCentred());
+    for (const keep of this.root.querySelectorAll(".auto-aoi-keep")) {
+      keep.addEventListener("click", () => this.keep(keep.dataset));
+    }
   }
 
   onDown(ev) {
@@ -214,6 +217,17 @@ export class AoiEditor {
     this.select(this.aois.length - 1);
     this.changed();
     this.canvas.focus();
+  }
+
+  // A detected element (face, text) becomes an ordinary, editable AOI.
+  keep(d) {
+    const base = (d.name || "element").replace(/[^A-Za-z0-9_.\-]/g, "_").slice(0, 60) || "element";
+    const names = new Set(this.aois.map((a) => a.name));
+    let name = base;
+    for (let n = 2; names.has(name); n++) name = `${base}_${n}`;
+    this.aois.push(this.clamp({ name, x: Number(d.x), y: Number(d.y), w: Number(d.w), h: Number(d.h) }));
+    this.select(this.aois.length - 1);
+    this.changed();
   }
 
   remove(i) {

@@ -31,15 +31,22 @@ function massThreshold(values, mass) {
   return 0;
 }
 
+// Colours are scaled to a high quantile, not the maximum: one outlying cell (the model can put
+// one at an edge) would otherwise leave the rest of the map invisible.
+function colourTop(values) {
+  const sorted = Float32Array.from(values).sort();
+  return sorted[Math.floor(0.995 * (sorted.length - 1))] || sorted[sorted.length - 1] || 1;
+}
+
 function gridImage(grid, pixel) {
   const c = document.createElement("canvas");
   c.width = grid.w;
   c.height = grid.h;
   const ctx = c.getContext("2d");
   const img = ctx.createImageData(grid.w, grid.h);
-  const top = Math.max(...grid.values) || 1;
+  const top = colourTop(grid.values);
   grid.values.forEach((v, i) => {
-    const [r, g, b, a] = pixel(v / top);
+    const [r, g, b, a] = pixel(Math.min(1, v / top));
     img.data.set([r, g, b, Math.round(a * 255)], i * 4);
   });
   ctx.putImageData(img, 0, 0);
@@ -54,7 +61,7 @@ export class ImageOverlays {
     this.opacity = root.querySelector("input.overlay-opacity");
     this.opacityOut = root.querySelector(".overlay-opacity-value");
     this.data = data;
-    const spot = data.grid ? massThreshold(data.grid.values, 0.5) / (Math.max(...data.grid.values) || 1) : 0;
+    const spot = data.grid ? Math.min(1, massThreshold(data.grid.values, 0.5) / colourTop(data.grid.values)) : 0;
     this.layers = data.grid
       ? {
           // alpha grows with attention (like the server's blended heatmap) so the photo shows through
@@ -63,7 +70,7 @@ export class ImageOverlays {
           fog: gridImage(data.grid, (n) => [8, 10, 20, 0.92 * Math.pow(1 - Math.min(1, n / (spot || 1)), 0.6)]),
         }
       : {};
-    this.mode = "none";
+    this.mode = root.dataset.mode || "none"; // the report has no controls: a fixed mode
     this.renderPeaks();
     for (const radio of root.querySelectorAll("input[name=overlay]")) {
       radio.addEventListener("change", () => radio.checked && this.setMode(radio.value));
