@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,7 +16,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
-    from . import pages
+    from . import detail, pages
 
     settings = app.state.services.settings
     app.add_middleware(CsrfMiddleware, public_url=settings.public_url, trusted=list(settings.cors_origins))
@@ -41,10 +40,4 @@ def mount_web(app: FastAPI) -> None:
 
     for router in pages.routers():
         app.include_router(router, include_in_schema=False)
-    try:  # H2's detail pages; until that module exists the rest of the dashboard still works
-        detail = importlib.import_module(f"{__name__}.detail")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.detail":
-            raise
-    else:
-        app.include_router(detail.router, include_in_schema=False)
+    app.include_router(detail.router, include_in_schema=False)
