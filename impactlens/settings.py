@@ -77,7 +77,14 @@ class Settings(BaseSettings):
     # parallel functions) when a state machine is configured; shorter ones in the job runner.
     state_machine_arn: str | None = None
     sfn_min_video_seconds: float = Field(default=120.0, ge=0)
-    webhook_timeout_s: float = 5.0
+    webhook_timeout_s: float = Field(default=5.0, gt=0)  # per delivery attempt, connect to last byte
+    # Deliveries run on their own threads from a queue in the table, so a slow receiver never
+    # holds up analyses; failed ones are retried with exponential backoff.
+    webhook_threads: int = Field(default=2, ge=0)
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_retry_base_s: float = Field(default=5.0, ge=0)
+    # Development and tests only: let webhooks reach loopback, private and link-local hosts.
+    webhook_allow_private: bool = False
 
 
 def _file_values(path: Path) -> dict[str, object]:

@@ -357,6 +357,11 @@ class Repository:
             self.table.delete(child["PK"], child["SK"])
         # The metadata goes last, so a crash midway leaves a findable asset to delete again.
         self.table.delete(f"ASSET#{asset}", "METADATA", Condition(equals={"org": org}))
+        # A running analysis writes a result or segment, then checks the metadata: one written
+        # after the first sweep was seen by that check while the metadata still existed, so it
+        # is here now.
+        for child in self.table.query(f"ASSET#{asset}", limit=1000).items:
+            self.table.delete(child["PK"], child["SK"])
         return current
 
     # Jobs ------------------------------------------------------------------------------------
@@ -452,22 +457,50 @@ class Repository:
             raise ConflictError(f"job {job} is not held by {worker}") from exc
         return _public(new) or {}
 
-    def requeue_expired(self) -> int:
-        """Jobs whose worker died (lease over) go back to the queue; returns how many."""
+    def requeue_expired(self, max_attempts: int | None = None, on_failed: Callable[[Item], None] | None = None) -> int:
+        """Jobs whose worker died (lease over) go back to the queue; returns how many.
+
+        A job that already had ``max_attempts`` (its worker killed each time: a timeout, the
+        OOM killer) fails instead, with its asset, rather than rerunning forever;
+        ``on_failed`` gets each such job.
+        """
         count = 0
         for job in self.table.query("JOBQ#running", index="GSI1", limit=100).items:
-            if job.get("lease_until", 0) < self.clock():
-                try:
+            if job.get("lease_until", 0) >= self.clock():
+                continue
+            held = Condition(equals={"status": "running", "worker": job["worker"]})
+            attempts = int(job.get("attempts", 0))
+            try:
+                if max_attempts is not None and attempts >= max_attempts:
+                    error = {
+                        "code": "worker_lost",
+                        "message": f"failed after {attempts} attempts: the worker stopped (killed, out of memory "
+                        "or out of time) before finishing",
+                    }
+                    self.table.update(
+                        job["PK"],
+                        "JOB",
+                        set={"status": "failed", "GSI1PK": "JOBQ#failed", "error": error},
+                        remove=["worker", "lease_until"],
+                        condition=held,
+                    )
+                    try:
+                        self.update_asset(job["org"], job["asset"], {"status": "failed", "error": error, "job": job["job"]})
+                    except NotFoundError:
+                        pass  # deleted meanwhile
+                    if on_failed is not None:
+                        on_failed({**(_public(job) or {}), "error": error})
+                else:
                     self.table.update(
                         job["PK"],
                         "JOB",
                         set={"status": "queued", "GSI1PK": "JOBQ#queued"},
                         remove=["worker", "lease_until"],
-                        condition=Condition(equals={"status": "running", "worker": job["worker"]}),
+                        condition=held,
                     )
                     count += 1
-                except ConditionFailedError:
-                    pass
+            except ConditionFailedError:
+                pass
         return count
 
     # Usage -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ lease) writes the same things again rather than twice.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -28,6 +29,7 @@ from ..pipeline.steps import Progress, no_progress
 from ..pipeline.video import video_payload
 from ..services import Services
 from ..settings import Settings
+from .guard import AssetGoneError, GuardedBlobs
 
 
 def source_key(org: str, asset: str) -> str:
@@ -84,7 +86,7 @@ def analyse_video_asset(
     payload = video_payload(job, {"blob": source_key(asset["org"], asset["asset"])}, asset.get("name", ""), aois, s)
     payload["work_prefix"] = f"work/{job}"
     payload["output_prefix"] = prefix
-    result = runner.run(payload, progress)["result"]
+    result = runner.run(payload, progress, blobs=services.blobs)["result"]
     v = VideoAnalysis.model_validate(result)
     for c in v.chunks:
         mem = [p.memorability for p in v.timeline if c.start_s <= p.t < c.end_s]
@@ -133,13 +135,44 @@ def run_analysis(
     runner: VideoRunner,
     progress: Progress = no_progress,
 ) -> dict[str, Any] | None:
-    """Analyse the job's asset; None when the asset was deleted meanwhile (nothing to do)."""
+    """Analyse the job's asset; None when the asset was deleted meanwhile (nothing to do).
+
+    Every output blob is checked against a deletion right after it is written, and once more
+    at the end, so a run whose asset is deleted midway leaves nothing behind.
+    """
     repo = services.repo
     asset = repo.get_asset(job["org"], job["asset"])
     if asset is None:
         return None
     version = model_version(services.settings)
     prefix = results_prefix(job["org"], job["asset"], version)
+
+    def alive() -> bool:
+        return repo.get_asset(job["org"], job["asset"]) is not None
+
+    guarded = dataclasses.replace(services, blobs=GuardedBlobs(services.blobs, prefix, alive))
+    try:
+        outcome = _analyse(guarded, job, asset, engine, runner, progress, version, prefix)
+    except (AssetGoneError, NotFoundError):
+        outcome = None
+    if outcome is None or not alive():
+        # Deleted (or moved to another organisation) while it ran: drop what this run wrote.
+        _drop_outputs(services, job, prefix)
+        return None
+    return outcome
+
+
+def _analyse(
+    services: Services,
+    job: dict[str, Any],
+    asset: dict[str, Any],
+    engine: ImageEngine,
+    runner: VideoRunner,
+    progress: Progress,
+    version: str,
+    prefix: str,
+) -> dict[str, Any]:
+    repo = services.repo
     if asset["kind"] == "image":
         result, scores = analyse_image_asset(services, engine, asset, prefix)
     elif asset["kind"] == "video":
@@ -151,17 +184,12 @@ def run_analysis(
         extra["frame_size"] = list(
             target_size(int(result["width"]), int(result["height"]), services.settings.video_long_side)
         )
-    try:
-        repo.put_result(
-            job["org"], job["asset"], version, {"model_version": version, "analysis": json.dumps(result), **extra}
-        )
-        repo.update_asset(
-            job["org"], job["asset"], {"scores": scores, "status": "done", "result_version": version}, remove=["error"]
-        )
-    except NotFoundError:
-        # Deleted (or moved to another organisation) while it ran: drop what this run wrote.
-        _drop_outputs(services, job, prefix)
-        return None
+    repo.put_result(
+        job["org"], job["asset"], version, {"model_version": version, "analysis": json.dumps(result), **extra}
+    )
+    repo.update_asset(
+        job["org"], job["asset"], {"scores": scores, "status": "done", "result_version": version}, remove=["error"]
+    )
     return {"scores": scores, "model_version": version}
 
 

@@ -4,28 +4,30 @@ A claimed job holds a lease that a heartbeat renews (recording progress per step
 runs. A worker that dies stops renewing; ``requeue_expired`` (run by every worker, and at
 start-up) puts its job back in the queue, so nothing stays "processing" forever. Media
 errors fail the asset at once with the reason; other errors are retried with exponential
-backoff and fail the asset after the last attempt. In the embedded shape the same loop
-drains the outbox into the aggregates.
+backoff and fail the asset after the last attempt; so does a job whose worker was killed on
+each of its attempts. Webhooks are queued, never sent here (webhooks.py), so a slow receiver
+cannot hold up analyses. In the embedded shape the same loop drains the outbox into the
+aggregates.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import urllib.request
 import uuid
 from typing import Any
 
-from ..accounts.security import sign
 from ..db.aggregates import AggregateConsumer, drain
 from ..db.repository import ConflictError
 from ..engine.image import ImageEngine
 from ..errors import ImpactLensError, MediaError
+from ..observability import log_context, record_job
 from ..pipeline.local import VideoRunner
 from ..services import Services
+from . import scratch
 from .analysis import run_analysis
+from .webhooks import WebhookDispatcher, enqueue
 
 log = logging.getLogger("impactlens.jobs")
 
@@ -42,6 +44,7 @@ class JobWorker:
         self._runner: VideoRunner | None = None
         self._lock = threading.Lock()
         self._consumer = AggregateConsumer(services.table, services.clock)
+        self.webhooks = WebhookDispatcher(services, self.id)
 
     # Resources, created on first use --------------------------------------------------------
     def engine(self) -> ImageEngine:
@@ -53,12 +56,14 @@ class JobWorker:
     def runner(self) -> VideoRunner:
         with self._lock:
             if self._runner is None:
-                self._runner = VideoRunner(self.settings, self.services.blobs)
+                self._runner = VideoRunner(self.settings, self.services.blobs, scratch=scratch.root(self.settings))
             return self._runner
 
     # Loop -------------------------------------------------------------------------------------
     def start(self, threads: int = 1) -> None:
-        self.services.repo.requeue_expired()
+        scratch.sweep(self.services)
+        self.requeue_expired()
+        self.webhooks.start()
         for n in range(threads):
             t = threading.Thread(target=self._loop, name=f"impactlens-job-{n}", daemon=True)
             t.start()
@@ -66,6 +71,7 @@ class JobWorker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        self.webhooks.stop(timeout)
         for t in self._threads:
             t.join(timeout)
         if self._runner is not None:
@@ -83,7 +89,7 @@ class JobWorker:
 
     def maintain(self) -> None:
         """Requeue jobs of dead workers; in the embedded shape, fold the outbox into aggregates."""
-        self.services.repo.requeue_expired()
+        self.requeue_expired()
         trim = getattr(self.services.table, "trim_stream", None)
         if trim is not None:
             drain(self.services.table, self._consumer)
@@ -91,11 +97,24 @@ class JobWorker:
             if checkpoint:
                 trim(checkpoint["position"])
 
+    def requeue_expired(self) -> int:
+        """Dead workers' jobs go back to the queue, or fail once they had every attempt."""
+
+        def failed(job: dict[str, Any]) -> None:
+            self._webhook(job, "analysis.failed", {"error": job["error"]})
+
+        return self.services.repo.requeue_expired(self.settings.job_max_attempts, failed)
+
     def run_once(self) -> bool:
         job = self.services.repo.claim_job(self.id, self.settings.job_lease_s)
         if job is None:
             return False
-        self.process(job)
+        with log_context(job=job["job"], asset=job["asset"], org=job["org"]):
+            log.info("job claimed (attempt %s)", job.get("attempts"))
+            start = time.perf_counter()
+            self.process(job)
+            outcome = record_job(self.services.repo, job["job"], time.perf_counter() - start)
+            log.info("job %s", outcome)
         return True
 
     # One job ------------------------------------------------------------------------------------
@@ -122,9 +141,11 @@ class JobWorker:
             self._mark_asset(job, {"status": "processing", "job": job["job"]})
             outcome = run_analysis(self.services, job, self.engine(), self.runner(), report)
             done.set()
-            repo.finish_job(job["job"], self.id, "done", progress=dict(progress))
             if outcome is not None:
+                # Queued before the job is marked done: a crash in between reruns the job,
+                # and the event is queued once per job.
                 self._webhook(job, "analysis.completed", {"scores": outcome["scores"]})
+            repo.finish_job(job["job"], self.id, "done", progress=dict(progress))
         except MediaError as exc:
             done.set()
             self._fail(job, exc.code, exc.message)
@@ -161,19 +182,8 @@ class JobWorker:
         self._webhook(job, "analysis.failed", {"error": {"code": code, "message": message}})
 
     def _webhook(self, job: dict[str, Any], event: str, data: dict[str, Any]) -> None:
-        org = self.services.table.get(f"ORG#{job['org']}", f"ORG#{job['org']}") or {}
-        url, secret = org.get("webhook_url"), org.get("webhook_secret")
-        if not url or not secret:
-            return
-        body = json.dumps({"event": event, "asset": job["asset"], "job": job["job"], **data}).encode()
-        headers = {"Content-Type": "application/json", "X-Impactlens-Signature": sign(str(secret), body)}
-        for attempt in range(3):
-            try:
-                # The URL was checked to be http(s) when an admin set it (schemas.WebhookIn).
-                req = urllib.request.Request(str(url), data=body, headers=headers, method="POST")  # noqa: S310
-                with urllib.request.urlopen(req, timeout=self.settings.webhook_timeout_s) as resp:  # noqa: S310
-                    if resp.status < 300:
-                        return
-            except OSError as exc:
-                log.warning("webhook for job %s, attempt %d: %s", job["job"], attempt + 1, exc)
-            time.sleep(0.5 * 2**attempt)
+        """Queues the event for delivery; a failure here never changes the job's outcome."""
+        try:
+            enqueue(self.services, job["org"], job["job"], event, {"asset": job["asset"], **data})
+        except Exception:  # noqa: BLE001 - the analysis result stands whatever the webhook does
+            log.exception("could not queue webhook %s for job %s", event, job["job"])

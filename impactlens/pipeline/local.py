@@ -4,11 +4,23 @@ Chunks are submitted as soon as ``prepare`` writes them, so decoding overlaps an
 Each worker process loads the models once with one ONNX Runtime thread (several
 single-threaded workers scale better than one multi-threaded session, and that is the
 shape the cloud has: one chunk per function). ``workers=0`` analyses in this process.
+
+Worker processes die with the process that started them (a ``kill -9`` of the server must
+not leave hundreds of megabytes of models behind): on Linux the kernel sends them SIGKILL
+when their parent dies, and a watchdog thread checks the parent elsewhere (and covers the
+kernel's rule being tied to the thread that forked, not the process). Each run gets its own
+scratch folder, removed when the run ends.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -34,7 +46,30 @@ from .steps import (
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(settings: dict[str, Any]) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Ends this process when ``parent`` ends (a worker must not outlive the server)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _init_worker(settings: dict[str, Any], parent: int | None = None) -> None:
+    die_with_parent(parent if parent is not None else os.getppid())
     s = Settings(**settings)
     _worker["settings"] = s
     _worker["engine"] = ImageEngine.from_settings(s)
@@ -72,7 +107,7 @@ class VideoRunner:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(single,),
+                initargs=(single, os.getpid()),
             )
         return self._pool
 
@@ -95,13 +130,19 @@ class VideoRunner:
     ) -> None:
         self.close()
 
-    def run(self, payload: Payload, progress: Progress = no_progress) -> Payload:
+    def run(self, payload: Payload, progress: Progress = no_progress, blobs: BlobStore | None = None) -> Payload:
         """probe -> prepare (+ overlapping fan-out) -> merge; intermediate blobs always removed.
 
-        On failure nothing stays under the output prefix either.
+        On failure nothing stays under the output prefix either. ``blobs`` replaces the store
+        for this process's writes (the outputs), e.g. one that checks the asset still exists.
         """
-        kwargs = {"scratch": self.scratch} if self.scratch else {}
-        ctx = StepContext(self.blobs, self.settings, self.engine, progress, **kwargs)
+        kwargs: dict[str, Any] = {}
+        run_dir = None
+        if self.scratch:
+            run_dir = os.path.join(self.scratch, str(payload.get("job") or "run"))
+            os.makedirs(run_dir, exist_ok=True)
+            kwargs["scratch"] = run_dir
+        ctx = StepContext(blobs or self.blobs, self.settings, self.engine, progress, **kwargs)
         try:
             p = probe_step(payload, ctx)
             start = time.perf_counter()
@@ -115,6 +156,8 @@ class VideoRunner:
             raise
         finally:
             cleanup_step(payload, ctx)
+            if run_dir is not None:
+                shutil.rmtree(run_dir, ignore_errors=True)
 
     def _fan_out(self, p: Payload, ctx: StepContext, progress: Progress) -> list[dict[str, Any]]:
         light = {k: v for k, v in p.items() if k not in ("timings",)}
