@@ -1,14 +1,15 @@
 """Scratch space for analyses: one folder per job under ``<data dir>/scratch``.
 
 A run removes its folder when it ends; a process killed mid-run cannot, so every worker
-start sweeps the folders of jobs that are no longer running under a live lease (and the
-temporary files of blob writes and uploads that a kill interrupted).
+start sweeps the folders and intermediate blobs of jobs that are no longer running under a
+live lease (and the temporary files of blob writes and uploads that a kill interrupted).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from ..services import Services
@@ -35,11 +36,15 @@ def sweep(services: Services, include_uploads: bool = True) -> list[str]:
         return []
     removed: list[str] = []
     now = services.clock()
+
+    def live(job_id: str) -> bool:
+        job = services.repo.get_job(job_id)
+        return job is not None and job.get("status") == "running" and float(job.get("lease_until", 0)) > now
+
     for entry in sorted(Path(base).iterdir()):
-        job = services.repo.get_job(entry.name)
-        if job is not None and job.get("status") == "running" and float(job.get("lease_until", 0)) > now:
-            continue  # another live worker's run
-        _remove(entry, removed)
+        if not live(entry.name):  # else another live worker's run
+            _remove(entry, removed)
+    removed += drop_work_blobs(services, live)
     data = Path(services.settings.data_dir).resolve()
     blobs = data / "blobs"
     if blobs.is_dir():
@@ -52,6 +57,18 @@ def sweep(services: Services, include_uploads: bool = True) -> list[str]:
     if removed:
         log.info("removed %d scratch files left by stopped runs", len(removed))
     return removed
+
+
+def drop_work_blobs(services: Services, keep: Callable[[str], bool] = lambda job: False, job: str = "") -> list[str]:
+    """Deletes the intermediate blobs (``work/<job>/``) of ``job``, or of every job ``keep``
+    does not want; returns their keys."""
+    dropped: list[str] = []
+    for blob in list(services.blobs.list(f"work/{job}/" if job else "work/")):
+        owner = blob.key.split("/")[1] if blob.key.count("/") >= 2 else ""
+        if job or not keep(owner):
+            services.blobs.delete(blob.key)
+            dropped.append(blob.key)
+    return dropped
 
 
 def _remove(path: Path, removed: list[str]) -> None:

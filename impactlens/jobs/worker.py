@@ -101,6 +101,7 @@ class JobWorker:
         """Dead workers' jobs go back to the queue, or fail once they had every attempt."""
 
         def failed(job: dict[str, Any]) -> None:
+            scratch.drop_work_blobs(self.services, job=job["job"])
             self._webhook(job, "analysis.failed", {"error": job["error"]})
 
         return self.services.repo.requeue_expired(self.settings.job_max_attempts, failed)
