@@ -42,7 +42,7 @@ def _scope(services: Services, org: str, brand: str, campaign: str | None) -> di
         "count": count,
         "stats": stats,
         "assets": assets,
-        "histogram": distribution(assets),
+        "bins": distribution(assets),
         "best": best,
         "worst": worst,
         "trend": over_time(assets),
@@ -88,7 +88,7 @@ def campaign_report(
     brand: Slug, campaign: Slug, request: Request, principal: PageUser, services: ServicesDep
 ) -> HTMLResponse:
     ctx = _scope(services, principal.org, brand, campaign)
-    ctx["ranked"] = sorted(ctx["assets"], key=lambda a: -float(a.get("scores", {}).get("memorability", -1)))
+    ctx["by_score"] = sorted(ctx["assets"], key=lambda a: -float(a.get("scores", {}).get("memorability", -1)))
     return render(request, "campaign_report.html", {**ctx, "title": f"Report: {ctx['campaign']['name']}"})
 
 

@@ -43,15 +43,15 @@ def over_time(assets: list[Item], width: int = 600, height: int = 160) -> dict[s
     ]
     if not rows:
         return {"rows": [], "points": "", "dots": []}
+    # A fixed 0..1 axis: memorability is a probability, and one day alone still reads right.
     lo = min(float(r["mean"]) for r in rows)
     hi = max(float(r["mean"]) for r in rows)
-    span = (hi - lo) or 0.1
     pad = 12
     step = (width - 2 * pad) / max(1, len(rows) - 1)
     dots = []
     for i, r in enumerate(rows):
         x = pad + (i * step if len(rows) > 1 else (width - 2 * pad) / 2)
-        y = height - pad - (r["mean"] - lo) / span * (height - 2 * pad)
+        y = height - pad - float(r["mean"]) * (height - 2 * pad)
         dots.append({"x": round(x, 1), "y": round(y, 1), **r})
     return {
         "rows": rows,

@@ -17,6 +17,7 @@ from .templating import render
 
 router = APIRouter()
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+OPTIONAL_SLUG = r"^([a-z0-9][a-z0-9_-]*)?$"  # the filter form sends "" for "all"
 
 
 def catalog(services: Services, org: str) -> list[dict[str, Any]]:
@@ -36,10 +37,10 @@ def library(
     request: Request,
     principal: PageUser,
     services: ServicesDep,
-    brand: Annotated[str | None, Query(max_length=63, pattern=SLUG)] = None,
-    campaign: Annotated[str | None, Query(max_length=63, pattern=SLUG)] = None,
-    kind: Annotated[str | None, Query(pattern="^(image|video)$")] = None,
-    status: Annotated[str | None, Query(pattern="^(done|failed|analysing|awaiting_upload)$")] = None,
+    brand: Annotated[str | None, Query(max_length=63, pattern=OPTIONAL_SLUG)] = None,
+    campaign: Annotated[str | None, Query(max_length=63, pattern=OPTIONAL_SLUG)] = None,
+    kind: Annotated[str | None, Query(pattern="^(image|video)?$")] = None,
+    status: Annotated[str | None, Query(pattern="^(done|failed|analysing|awaiting_upload)?$")] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     sort: Annotated[str, Query(pattern="^(date|score)$")] = "date",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,

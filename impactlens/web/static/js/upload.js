@@ -105,6 +105,9 @@ async function uploadOne(file, brand, campaign) {
     r.say("uploaded; the analysis is queued.", "ok");
   } else {
     r.say(describe(res.status, res.body), "error");
+    // The refused file leaves no empty asset behind in the library.
+    await fetch(`/v1/assets/${asset.asset}`, { method: "DELETE" }).catch(() => null);
+    delete r.li.dataset.asset;
   }
 }
 
