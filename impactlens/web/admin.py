@@ -103,7 +103,10 @@ def set_webhook(request: Request, principal: AdminPage, services: ServicesDep, f
         body = WebhookIn(url=form.get("url", ""))
     except ValidationError:
         return _page(request, services, principal, 422, error="The webhook URL must start with http:// or https://.")
-    secret = store_webhook(services, principal.org, body.url)
+    try:
+        secret = store_webhook(services, principal.org, body.url)
+    except ValueError as exc:  # an address the server refuses to call (private, loopback...)
+        return _page(request, services, principal, 422, error=f"Webhook not saved: {exc}")
     response = _page(request, services, principal, 200, webhook_secret=secret)
     response.headers["Cache-Control"] = "no-store"
     return response
