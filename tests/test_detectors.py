@@ -170,3 +170,18 @@ def test_registry_records_licence_source_and_input_of_each_detector():
         assert spec.task == task
         assert spec.licence.startswith(("MIT", "Apache-2.0"))
         assert spec.source.startswith("pypi:") and spec.input_spec["shape"][:2] == [1, 3]
+
+
+def test_channel_maps_put_faces_and_text_where_they_are(detectors):
+    canvas, truth = _draw_lines((800, 600), [("BIG HEADLINE", (40, 40), 56)])
+    canvas.paste(_grace_hopper().resize((256, 300)), (500, 250))
+    faces, text = detectors.channel_maps(canvas, (48, 64))
+    assert faces.shape == text.shape == (48, 64) and faces.dtype == text.dtype == np.float32
+    x, y, w, h = HOPPER_FACE
+    # Face cells: the middle of the pasted face; text cells: the middle of the headline.
+    fr, fc = int((250 + (y + h / 2) * 0.5) * 48 / 600), int((500 + (x + w / 2) * 0.5) * 64 / 800)
+    tx, ty, tw, th = truth[0]
+    tr, tc = int((ty + th / 2) * 48 / 600), int((tx + tw / 2) * 64 / 800)
+    assert faces[fr, fc] > 0.8 and faces[tr, tc] == 0
+    assert text[tr, tc] > 0.5 and text[fr, fc] < 0.2
+    assert faces[:, :30].max() == 0  # nothing in the left part but text

@@ -214,6 +214,19 @@ class TextDetector:
         return [Detection("text", *f) for f in found]
 
 
+def box_map(detections: list[Detection], size: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """(rows, cols) map: each cell's covered fraction by the boxes, times their confidence (max)."""
+    rows, cols = shape
+    sx, sy = cols / size[0], rows / size[1]
+    out = np.zeros(shape, np.float32)
+    edges_x, edges_y = np.arange(cols + 1, dtype=np.float64), np.arange(rows + 1, dtype=np.float64)
+    for d in detections:
+        cover_x = np.clip(np.minimum(edges_x[1:], (d.x + d.w) * sx) - np.maximum(edges_x[:-1], d.x * sx), 0, 1)
+        cover_y = np.clip(np.minimum(edges_y[1:], (d.y + d.h) * sy) - np.maximum(edges_y[:-1], d.y * sy), 0, 1)
+        np.maximum(out, np.outer(cover_y, cover_x).astype(np.float32) * d.confidence, out=out)
+    return out
+
+
 @dataclass
 class ElementDetectors:
     faces: FaceDetector
@@ -221,6 +234,15 @@ class ElementDetectors:
 
     def detect(self, image: Image.Image) -> list[Detection]:
         return self.faces.detect(image) + self.text.detect(image)
+
+    def channel_maps(self, image: Image.Image, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Face and text maps on a (rows, cols) grid, values in [0, 1], for saliency readouts:
+        faces as confidence-weighted box coverage, text as the detector's probability map
+        averaged over each cell. Runs each network once."""
+        faces = box_map(self.faces.detect(image), image.size, shape)
+        prob = Image.fromarray(self.text.probability_map(image).astype(np.float32), "F")
+        text = np.asarray(prob.resize((shape[1], shape[0]), Image.Resampling.BOX), np.float32)
+        return faces, np.clip(text, 0.0, 1.0)
 
 
 FACE_MODEL = "yunet"
