@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # parallel functions) when a state machine is configured; shorter ones in the job runner.
     state_machine_arn: str | None = None
     sfn_min_video_seconds: float = Field(default=120.0, ge=0)
+    # GET /metrics (Prometheus, embedded shape) answers loopback clients only unless this is set.
+    metrics_public: bool = False
     webhook_timeout_s: float = Field(default=5.0, gt=0)  # per delivery attempt, connect to last byte
     # Deliveries run on their own threads from a queue in the table, so a slow receiver never
     # holds up analyses; failed ones are retried with exponential backoff.

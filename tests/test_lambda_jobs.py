@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from impactlens.accounts import Principal
-from impactlens.api.uploads import accept
+from impactlens.api.uploads import ValidationSlots, accept
 from impactlens.jobs import lambda_runner
 from impactlens.services import Services, aws_services
 from impactlens.settings import get_settings
@@ -21,6 +21,9 @@ from tests.video_cases import write_video
 
 EVENTS = Path(__file__).parent / "events"
 _tables = itertools.count()
+
+
+SLOTS = ValidationSlots(1)
 
 
 class Context:
@@ -53,7 +56,7 @@ def _queue(services: Services, data: bytes, tmp_path: Path, suffix: str) -> dict
     asset = services.repo.create_asset(org, "b", "c", "unknown", name="x", status="awaiting_upload", aois=[])
     path = tmp_path / f"upload{suffix}"
     path.write_bytes(data)
-    accept(services, Principal(org=org, role="Admin", kind="key", plan="pro"), asset, str(path), len(data))
+    accept(services, Principal(org=org, role="Admin", kind="key", plan="pro"), asset, str(path), len(data), SLOTS)
     return asset
 
 

@@ -24,7 +24,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.exceptions import JsonRESTError
 
 from impactlens.accounts import Principal
-from impactlens.api.uploads import accept
+from impactlens.api.uploads import ValidationSlots, accept
 from impactlens.jobs import lambda_runner
 from impactlens.jobs.analysis import model_version, results_prefix
 from impactlens.pipeline import sfn
@@ -151,7 +151,8 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run_video_job(services: Services, video: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Uploads, lets the job runner start the execution, waits for it; (asset, execution)."""
     asset = services.repo.create_asset("o", "b", "c", "unknown", name="v", status="awaiting_upload", aois=[])
-    accept(services, Principal(org="o", role="Admin", kind="key", plan="pro"), asset, str(video), video.stat().st_size)
+    who = Principal(org="o", role="Admin", kind="key", plan="pro")
+    accept(services, who, asset, str(video), video.stat().st_size, ValidationSlots(1))
     assert lambda_runner.handler(SCHEDULE, Context()) == {"jobs_run": 1}
     job = services.repo.get_asset("o", asset["asset"])["job"]
     held = services.repo.get_job(job)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from .. import __version__
+from .. import __version__, observability
 from ..services import Services
 from ..web import mount_web
 from . import errors
@@ -47,6 +47,7 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
     app.state.services = services
     app.state.buckets = TokenBuckets()
     errors.install(app)
+    observability.install(app)  # request ids in logs and X-Request-Id, 429 counts, /metrics
     if services.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

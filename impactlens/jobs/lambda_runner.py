@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from functools import lru_cache
 from typing import Any
 
 from ..db.repository import ConflictError
+from ..observability import configure_logging, log_context, metrics, oldest_queued_age_s, record_job
 from ..services import Services, build_services
 from ..settings import Settings, get_settings
-from .analysis import model_version, results_prefix, source_key
+from .analysis import asset_source, model_version, results_prefix
 from .worker import JobWorker
 
 # Stop claiming new jobs when less than this is left of the invocation's 15 minutes.
@@ -68,7 +70,7 @@ def execution_input(services: Services, job: dict[str, Any], asset: dict[str, An
 
     s = services.settings
     aois = [AOI.model_validate(a) for a in asset.get("aois", [])]
-    source = {"blob": source_key(job["org"], job["asset"])}
+    source = {"blob": asset_source(asset)}
     payload = video_payload(job["job"], source, asset.get("name", ""), aois, s)
     payload["output_prefix"] = results_prefix(job["org"], job["asset"], model_version(s))
     return {**payload, "org": job["org"], "asset": job["asset"], "holder": f"sfn:{job['job']}"}
@@ -108,18 +110,25 @@ def run_one(worker: JobWorker, sfn: Any = None) -> bool:
     job = worker.services.repo.claim_job(worker.id, worker.settings.job_lease_s)
     if job is None:
         return False
-    asset = worker.services.repo.get_asset(job["org"], job["asset"])
-    if goes_to_state_machine(worker.settings, asset):
-        assert asset is not None
-        start_video_execution(worker, job, asset, sfn or _sfn_client())
-    else:
-        worker.process(job)
+    with log_context(job=job["job"], asset=job["asset"], org=job["org"]):
+        log.info("job claimed (attempt %s)", job.get("attempts"))
+        asset = worker.services.repo.get_asset(job["org"], job["asset"])
+        if goes_to_state_machine(worker.settings, asset):
+            assert asset is not None
+            status = start_video_execution(worker, job, asset, sfn or _sfn_client())
+            metrics().count("executions_started" if status == "RUNNING" else "executions_adopted")
+        else:
+            start = time.perf_counter()
+            worker.process(job)
+            log.info("job %s", record_job(worker.services.repo, job["job"], time.perf_counter() - start))
     return True
 
 
 def sweep(worker: JobWorker, context: Any = None, max_jobs: int = 100) -> int:
     """Requeue dead workers' jobs, then run queued ones; returns how many ran."""
-    worker.services.repo.requeue_expired()
+    worker.requeue_expired()  # fails jobs whose worker was killed job_max_attempts times
+    repo = worker.services.repo
+    metrics().gauge("oldest_queued_job_age_seconds", oldest_queued_age_s(repo, worker.services.clock()))
     ran = 0
     while ran < max_jobs:
         remaining = context.get_remaining_time_in_millis() if context is not None else None
@@ -128,10 +137,19 @@ def sweep(worker: JobWorker, context: Any = None, max_jobs: int = 100) -> int:
         if not run_one(worker):
             break
         ran += 1
+    # Webhooks are queued by the jobs and sent here, after them (a Lambda has no idle threads);
+    # each delivery is bounded by webhook_timeout_s, and the rest wait for the next sweep.
+    worker.webhooks.drain(limit=max(1, int(RESERVE_MS / 1000 / (2 * worker.settings.webhook_timeout_s))))
     return ran
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    configure_logging()
+    with log_context(aws_request_id=getattr(context, "aws_request_id", None)):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records")
     if not isinstance(records, list):
         return {"jobs_run": sweep(_worker(), context)}  # the schedule: a failure raises, and is retried

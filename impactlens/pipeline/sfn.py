@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ImpactLensError
+from ..observability import configure_logging, log_context, metrics
 from ..services import Services, build_services
 from ..settings import get_settings
 from ..storage.base import BlobStore
@@ -96,6 +98,7 @@ def merge(payload: Payload, services: Services) -> Payload:
     outcome = run_analysis(services, job, cast("ImageEngine", None), MergedRunner(services.settings, services.blobs))
     worker = JobWorker(services, worker_id=payload["holder"])
     worker._finish(job, "done")  # noqa: SLF001 - the worker's own completion path
+    metrics().count("jobs", 1.0, outcome="done")
     if outcome is not None:
         worker._webhook(job, "analysis.completed", {"scores": outcome["scores"]})  # noqa: SLF001
     return {**payload, "scores": outcome["scores"] if outcome else None}
@@ -142,6 +145,7 @@ def fail_asset(payload: Payload, services: Services) -> Payload:
         services.blobs.delete(blob.key)
     job = _job(payload, services)
     JobWorker(services, worker_id=payload["holder"])._fail(job, code, message)  # noqa: SLF001
+    metrics().count("jobs", 1.0, outcome="failed")
     log.warning("video job %s failed: %s", payload["job"], message)
     return {"job": payload["job"], "error": {"code": code, "message": message}}
 
@@ -164,9 +168,20 @@ STEPS = {
 def handler(event: dict[str, Any], context: Any) -> Any:
     """Lambda entry point of VideoStepsFunction and ChunkFunction (deploy/template.yaml)."""
     step = STEPS.get(str(event.get("step")))
-    if step is None or not isinstance(event.get("payload"), dict):
+    payload = event.get("payload")
+    if step is None or not isinstance(payload, dict):
         raise ValueError(f"not a video step event: step {event.get('step')!r}")
-    try:
-        return step(event["payload"], _services())
-    except ImpactLensError as exc:
-        raise StepError(f"{exc.code}: {exc.message}") from exc
+    configure_logging()
+    chunk = (payload.get("chunk") or {}).get("index")
+    ids = {"job": payload.get("job"), "asset": payload.get("asset"), "execution": event.get("execution")}
+    with log_context(**ids, step=event["step"], chunk=chunk, aws_request_id=getattr(context, "aws_request_id", None)):
+        start = time.perf_counter()
+        try:
+            out = step(payload, _services())
+        except ImpactLensError as exc:
+            log.warning("step %s failed: %s", event["step"], exc.message)
+            raise StepError(f"{exc.code}: {exc.message}") from exc
+        seconds = time.perf_counter() - start
+        metrics().observe("step_seconds", seconds, step=str(event["step"]))
+        log.info("step %s done in %.2f s", event["step"], seconds)
+        return out
