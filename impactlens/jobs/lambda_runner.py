@@ -31,7 +31,7 @@ from ..db.repository import ConflictError
 from ..observability import configure_logging, log_context, metrics, oldest_queued_age_s, record_job
 from ..services import Services, build_services
 from ..settings import Settings, get_settings
-from .analysis import asset_source, model_version, results_prefix
+from .analysis import model_version, results_prefix, source_key
 from .worker import JobWorker
 
 # Stop claiming new jobs when less than this is left of the invocation's 15 minutes.
@@ -70,7 +70,8 @@ def execution_input(services: Services, job: dict[str, Any], asset: dict[str, An
 
     s = services.settings
     aois = [AOI.model_validate(a) for a in asset.get("aois", [])]
-    source = {"blob": asset_source(asset)}
+    # Each upload has a key of its own (api/uploads.py); older assets the fixed one.
+    source = {"blob": str(asset.get("source") or source_key(job["org"], job["asset"]))}
     payload = video_payload(job["job"], source, asset.get("name", ""), aois, s)
     payload["output_prefix"] = results_prefix(job["org"], job["asset"], model_version(s))
     return {**payload, "org": job["org"], "asset": job["asset"], "holder": f"sfn:{job['job']}"}
