@@ -23,8 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ..api.deps import ServicesDep
 from ..api.routes.assets import asset_out, result_files
+from ..errors import MediaError
 from ..jobs.analysis import asset_prefix, results_prefix, source_key
 from ..media.image_io import decode_image
+from ..media.video_io import iter_samples, probe
 from ..models.registry import get_spec
 from ..services import Services
 from ..storage.base import BlobNotFoundError, InvalidKeyError, check_key
@@ -165,6 +167,7 @@ def _context(services: Services, item: dict[str, Any], analysis: dict[str, Any] 
         ctx["models"] = about_models(analysis)
         ctx["aoi_specs"] = [aoi_spec(a, float(analysis.get("duration_s", 0))) for a in item.get("aois", [])]
         if item["kind"] == "video":
+            ctx["poster"] = isinstance(services.blobs, LocalBlobStore)
             dur = float(analysis["duration_s"])
             ctx["spark"] = {k: sparkline(analysis["timeline"], dur, k) for k in ("memorability", "smoothed")}
             ctx["spark_range"] = spark_range(analysis["timeline"])
@@ -222,6 +225,21 @@ def _derived(services: Services, item: dict[str, Any], role: str) -> str | None:
             decoded = decode_image(services.blobs.read(source), services.settings.max_image_pixels)
             services.blobs.put(key, _jpeg(decoded.image, DISPLAY_LONG_SIDE), "image/jpeg")
         return key
+    if role == "poster" and item["kind"] == "video" and isinstance(services.blobs, LocalBlobStore):
+        # The player loads nothing until asked (preload="none"); this first frame stands in.
+        # Only where the original is a local file: elsewhere it would mean fetching the whole video.
+        source = _source(item)
+        tag = hashlib.sha256(source.encode()).hexdigest()[:12]
+        key = f"{asset_prefix(org, asset)}/derived/poster-{DISPLAY_LONG_SIDE}-{tag}.jpg"
+        if not services.blobs.exists(key):
+            path = _local_path(services.blobs, source)
+            if path is None:
+                return None
+            s = services.settings
+            info = probe(path, s.max_video_seconds, s.max_video_pixels)
+            first = next(iter_samples(path, info, 1.0, DISPLAY_LONG_SIDE, s.max_video_seconds))
+            services.blobs.put(key, _jpeg(Image.fromarray(first.rgb), DISPLAY_LONG_SIDE), "image/jpeg")
+        return key
     return None
 
 
@@ -273,7 +291,7 @@ async def asset_media(asset: str, role: str, request: Request, principal: PageUs
         return Response("no such asset", 404, media_type="text/plain")
     try:
         found = await run_in_threadpool(_media_key, services, item, role)
-    except (BlobNotFoundError, FileNotFoundError, InvalidKeyError):
+    except (BlobNotFoundError, FileNotFoundError, InvalidKeyError, MediaError):
         found = None
     if found is None:
         return Response("no such file", 404, media_type="text/plain")

@@ -47,7 +47,6 @@ def test_playing_moves_the_timeline_cursor_and_a_click_on_the_chart_seeks(admin_
     page.goto(f"/assets/{video}")
     page.wait_for_selector(".timeline-chart .u-over")
     original = page.locator("video.video-original")
-    page.wait_for_function("() => document.querySelector('video.video-original').readyState >= 1")
     assert _t(page) == 0.0
     x0 = _playhead_x(page)
     original.evaluate("v => { v.muted = true; return v.play(); }")
@@ -115,3 +114,18 @@ def test_the_video_report_prints_on_one_page_and_the_pages_pass_axe(admin_page: 
     page.goto(f"/assets/{video}")
     page.wait_for_load_state("networkidle")
     assert serious_violations(page) == []
+
+
+def test_a_click_on_the_chart_before_playing_seeks_the_video_that_was_not_loaded_yet(
+    admin_page: Any, video: str
+) -> None:
+    page = admin_page
+    page.goto(f"/assets/{video}")
+    original = page.locator("video.video-original")
+    assert original.evaluate("v => v.readyState") == 0  # nothing of the video is fetched before it is asked for
+    assert original.evaluate("v => v.poster.endsWith('/media/poster')")
+    over = page.locator(".timeline-chart .u-over")
+    box = over.bounding_box()
+    over.click(position={"x": box["width"] * 0.5, "y": box["height"] / 2})
+    page.wait_for_function("() => Math.abs(document.querySelector('video.video-original').currentTime - 2.0) < 0.1")
+    page.wait_for_function("() => document.querySelector('video.video-original').readyState >= 1")

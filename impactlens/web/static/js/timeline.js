@@ -60,6 +60,7 @@ export class Timeline {
   seek(t) {
     const v = this.video;
     const clamped = Math.min(Math.max(0, t), (v.duration || this.duration) - 0.01);
+    if (v.readyState === 0) v.preload = "auto"; // nothing loaded yet (preload="none"): start now
     v.currentTime = clamped;
     this.follow(clamped);
   }
