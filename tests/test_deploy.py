@@ -166,6 +166,7 @@ def test_both_stream_mappings_bound_retries_and_dead_letter_what_still_fails(mon
     watched = {
         (a["MetricName"], (a["Dimensions"][0]["Value"].get("Ref") or a["Dimensions"][0]["Value"]["Fn::GetAtt"][0]))
         for a in alarms
+        if a.get("Dimensions")
     }
     for fn in ("JobsFunction", "AggregatesFunction"):
         assert ("IteratorAge", fn) in watched
@@ -351,3 +352,61 @@ def test_every_function_is_built_by_sam_from_the_dockerfile_and_its_handler_impo
         if r["Type"] == "AWS::Serverless::Function"
     }
     assert set(out.stdout.split()) == named
+
+
+def _statements(cfn: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every IAM statement of every role, by role."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, res in cfn["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            out[name] = [st for p in res["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
+    return out
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    a = statement["Action"]
+    return [a] if isinstance(a, str) else list(a)
+
+
+def test_no_function_can_scan_or_delete_the_table_and_s3_access_is_prefix_scoped(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    cfn = _translated()
+    managed_ok = {"AWSLambdaBasicExecutionRole", "AWSLambdaDynamoDBExecutionRole", "AWSXrayWriteOnlyAccess"}
+    roles = _statements(cfn)
+    assert {"ApiFunctionRole", "JobsFunctionRole", "ChunkFunctionRole", "AggregatesFunctionRole"} <= set(roles)
+    for role, statements in roles.items():
+        managed = cfn["Resources"][role]["Properties"].get("ManagedPolicyArns", [])
+        for arn in managed:
+            assert json.dumps(arn).rsplit("/", 1)[-1].strip('"}]') in managed_ok, (role, arn)
+        for st in statements:
+            for action in _actions(st):
+                assert action not in ("*", "dynamodb:*", "s3:*"), (role, action)
+                assert action not in ("dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:UpdateTable"), (role, action)
+                if action.startswith("s3:") and action != "s3:ListBucket":
+                    for res in st["Resource"]:
+                        sub = res["Fn::Sub"]
+                        assert sub.endswith(("/orgs/*", "/work/*")), (role, sub)
+    chunk = [a for st in roles["ChunkFunctionRole"] for a in _actions(st)]
+    assert not any(a.startswith("dynamodb:") for a in chunk)  # a chunk touches only its work blobs
+    aggregates = [a for st in roles["AggregatesFunctionRole"] for a in _actions(st)]
+    assert not any(a.startswith("s3:") for a in aggregates) and "dynamodb:DeleteItem" not in aggregates
+    text = TEMPLATE.read_text()
+    assert "CrudPolicy" not in text
+
+
+def test_tracing_log_retention_and_the_api_edge() -> None:
+    t = _template()
+    res = t["Resources"]
+    assert t["Globals"]["Function"]["Tracing"] == "Active"
+    for name, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function":
+            group = r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            assert res[group]["Type"] == "AWS::Logs::LogGroup"
+            assert res[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    sm = res["VideoStateMachine"]["Properties"]
+    assert sm["Tracing"] == {"Enabled": True} and sm["Logging"]["IncludeExecutionData"] is False
+    api = res["HttpApi"]["Properties"]
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    assert "$context.requestId" in api["AccessLogSettings"]["Format"]
+    assert "retry-after" in api["CorsConfiguration"]["ExposeHeaders"]
