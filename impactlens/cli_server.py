@@ -49,7 +49,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # scans, and collect the young generation less often (request garbage is short-lived).
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    # X-Forwarded-For is believed only from the configured proxies (default none): otherwise
+    # any client could pick the address its login and key throttling is counted against.
+    proxies = settings.trusted_proxies
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else "",
+    )
     services.close()
     return 0
 

@@ -28,6 +28,7 @@ ENV_TABLE_NAME = f"{ENV_PREFIX}TABLE_NAME"
 ENV_BUCKET = f"{ENV_PREFIX}BUCKET"
 ENV_AWS_ENDPOINT_URL = f"{ENV_PREFIX}AWS_ENDPOINT_URL"
 ENV_CORS_ORIGINS = f"{ENV_PREFIX}CORS_ORIGINS"
+ENV_TRUSTED_PROXIES = f"{ENV_PREFIX}TRUSTED_PROXIES"
 ENV_PUBLIC_URL = f"{ENV_PREFIX}PUBLIC_URL"
 ENV_JOB_WORKERS = f"{ENV_PREFIX}JOB_WORKERS"
 
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None  # aws: an emulator (tests) instead of AWS
     public_url: str = "http://127.0.0.1:8000"  # where clients reach the API (upload URLs)
     cors_origins: list[str] = []
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (default: none, so a
+    # client cannot pick the address its login and key throttling is counted against).
+    trusted_proxies: list[str] = []
+    # Uploads checked (decoded / probed) at once per API process; more wait their turn.
+    max_concurrent_validations: int = Field(default=2, ge=1)
     session_ttl_s: int = 12 * 3600
     job_workers: int = Field(default=1, ge=0)  # threads running analysis jobs; 0 = none
     job_lease_s: float = Field(default=15.0, gt=0)  # renewed every second while a job runs

@@ -162,3 +162,43 @@ def test_integers_beyond_64_bits_round_trip_exactly(table) -> None:
     assert got["n"] == big and isinstance(got["n"], int) and got["x"] == 0.7048836946487427
     assert table.get("P", "small")["n"] == 2**62
     assert [i["n"] for i in table.query("P").items] == [big, 2**62]
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_numbers_are_refused_and_nothing_is_written(table, bad):
+    table.put({"PK": "P", "SK": "S", "v": 1})
+    with pytest.raises(TableError):
+        table.put({"PK": "P", "SK": "T", "v": bad})
+    with pytest.raises(TableError):
+        table.put({"PK": "P", "SK": "T", "nested": {"aois": [{"x": bad}]}})
+    with pytest.raises(TableError):
+        table.update("P", "S", set={"v": bad})
+    with pytest.raises(TableError):
+        table.update("P", "S", add={"v": bad})
+    with pytest.raises(TableError):
+        table.transact([Put({"PK": "P", "SK": "U", "v": [bad]})])
+    assert table.get("P", "T") is None and table.get("P", "U") is None
+    assert table.get("P", "S") == {"PK": "P", "SK": "S", "v": 1}
+
+
+def test_a_cursor_missing_a_key_field_is_invalid(table):
+    from impactlens.db.table import encode_cursor
+
+    for i in range(3):
+        table.put({"PK": "P", "SK": f"S{i}", "GSI1PK": "G", "GSI1SK": f"g{i}"})
+    for cursor in ({"PK": "P"}, {"SK": "S0"}):
+        with pytest.raises(InvalidCursorError):
+            table.query("P", limit=1, cursor=encode_cursor(cursor))
+    with pytest.raises(InvalidCursorError):
+        table.query("G", index="GSI1", limit=1, cursor=encode_cursor({"PK": "P", "SK": "S0"}))
+
+
+def test_a_condition_can_require_a_number_below_a_limit(table):
+    below = Condition(less_than={"n": 2})
+    assert table.update("P", "S", add={"n": 1}, condition=below)["n"] == 1  # missing counts as allowed
+    assert table.update("P", "S", add={"n": 1}, condition=below)["n"] == 2
+    with pytest.raises(ConditionFailedError):
+        table.update("P", "S", add={"n": 1}, condition=below)
+    with pytest.raises(TransactionCanceledError):
+        table.transact([Update("P", "S", add={"n": 1}, condition=below), Put({"PK": "P", "SK": "T"})])
+    assert table.get("P", "S")["n"] == 2 and table.get("P", "T") is None

@@ -140,10 +140,13 @@ class IdempotencyStore:
     """Remembers the response to a create request by (organisation, Idempotency-Key) for 24 h.
 
     The first request writes a pending marker conditionally, so two concurrent requests with
-    one key cannot both create; the same key with a different request is refused.
+    one key cannot both create; the same key with a different request is refused. The marker
+    holds the key for a short lease only: a request that died (process killed) without
+    finishing or abandoning it frees the key once the lease is over.
     """
 
     TTL_S = 24 * 3600
+    LEASE_S = 60.0  # creates take milliseconds; a pending marker this old belongs to a dead request
 
     def __init__(self, table: Table, clock: Callable[[], float] = time.time) -> None:
         self.table = table
@@ -157,22 +160,42 @@ class IdempotencyStore:
         pk, sk = self._key(org, key)
         now = self.clock()
         expires = now + self.TTL_S
-        item = {"PK": pk, "SK": sk, "fingerprint": fingerprint, "state": "pending", "expires_at": expires}
-        item["ttl"] = int(expires)
+        item = {
+            "PK": pk,
+            "SK": sk,
+            "fingerprint": fingerprint,
+            "state": "pending",
+            "lease_until": now + self.LEASE_S,
+            "expires_at": expires,
+            "ttl": int(expires),
+        }
         try:
             self.table.put(item, NOT_EXISTS)
             return None
         except ConditionFailedError:
             pass
         current = self.table.get(pk, sk)
-        if current is None or float(current["expires_at"]) < now:
-            self.table.put(item)
+        if current is None:
+            self._take_over(item, NOT_EXISTS)
+            return None
+        expired = float(current["expires_at"]) < now
+        lease = float(current.get("lease_until", float(current["expires_at"]) - self.TTL_S + self.LEASE_S))
+        if expired or (current["state"] == "pending" and lease < now):
+            # Conditional on the marker seen, so of two retries only one takes the key over.
+            seen = Condition(equals={"state": current["state"], "expires_at": current["expires_at"]})
+            self._take_over(item, seen)
             return None
         if current["fingerprint"] != fingerprint:
             raise ConflictError("this Idempotency-Key was used for a different request")
         if current["state"] == "pending":
             raise ConflictError("a request with this Idempotency-Key is still in progress")
         return int(str(current["status"])), json.loads(str(current["body"]))
+
+    def _take_over(self, item: Item, condition: Condition) -> None:
+        try:
+            self.table.put(item, condition)
+        except ConditionFailedError as exc:
+            raise ConflictError("a request with this Idempotency-Key is still in progress") from exc
 
     def finish(self, org: str, key: str, status: int, body: Any) -> None:
         pk, sk = self._key(org, key)

@@ -15,6 +15,7 @@ from ..web import mount_web
 from . import errors
 from .routes import accounts, analytics, assets, blobs, catalog
 from .throttle import TokenBuckets
+from .uploads import ValidationSlots
 
 DESCRIPTION = """Predicts how memorable images and videos are and where attention goes.
 
@@ -46,6 +47,7 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
     )
     app.state.services = services
     app.state.buckets = TokenBuckets()
+    app.state.validations = ValidationSlots(services.settings.max_concurrent_validations)
     errors.install(app)
     observability.install(app)  # request ids in logs and X-Request-Id, 429 counts, /metrics
     if services.settings.cors_origins:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,18 @@ MEDIA_STATUS = {
     "image_too_large": 413,
     "video_too_large": 413,
 }
+
+
+_BLOB_KEYS = re.compile(r"\b(?:orgs|work|out)/[^\s'\"]+")
+_PATHS = re.compile(r"(?<![\w:/])(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:,;()]+){2,}[/\\]?")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+
+
+def scrub(message: str) -> str:
+    """A message for a client: no server paths, blob keys or errno noise (the log keeps them)."""
+    message = _BLOB_KEYS.sub("<file>", message)
+    message = _PATHS.sub("<path>", message)
+    return _ERRNO.sub("", message)
 
 
 class ApiError(Exception):
@@ -64,7 +77,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(MediaError)
     async def _media(request: Request, exc: MediaError) -> JSONResponse:
-        return JSONResponse(body(exc.code, exc.message), MEDIA_STATUS.get(exc.code, 422))
+        return JSONResponse(body(exc.code, scrub(exc.message)), MEDIA_STATUS.get(exc.code, 422))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,9 +93,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse(body("invalid_request", str(exc)), 422)
+        return JSONResponse(body("invalid_request", scrub(str(exc))), 422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The details go to the log only (no query string: presigned links carry signatures).
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(body("internal_error", "an internal error occurred"), 500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,11 +86,41 @@ class Named(BaseModel):
     campaign: str | None = None
 
 
+# Pixels: far past any image that may be decoded, small enough that areas and sums of
+# AOIs stay finite; seconds: a day, far past any plan's video length.
+MAX_COORD = 1_000_000.0
+MAX_SECONDS = 86_400.0
+
+
+class AoiIn(AOI):
+    """An AOI as clients send it: finite, non-negative numbers within sane bounds (an
+    overflowing ``1e400`` or a NaN is refused here, before anything is stored)."""
+
+    x: float = Field(ge=0, le=MAX_COORD, allow_inf_nan=False)
+    y: float = Field(ge=0, le=MAX_COORD, allow_inf_nan=False)
+    w: float = Field(gt=0, le=MAX_COORD, allow_inf_nan=False)
+    h: float = Field(gt=0, le=MAX_COORD, allow_inf_nan=False)
+    start_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    end_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+
+
+def finite_aois(aois: Any) -> list[Any]:
+    """The stored AOIs whose numbers are all finite (items written before validation existed
+    may hold others; they are left out rather than breaking every page they are on)."""
+    if not isinstance(aois, list):
+        return []
+    return [
+        a
+        for a in aois
+        if isinstance(a, dict) and all(not isinstance(v, float) or math.isfinite(v) for v in a.values())
+    ]
+
+
 class AssetIn(Strict):
     brand: str = Slug
     campaign: str = Slug
     name: str = Field(min_length=1, max_length=300)
-    aois: list[AOI] = Field(default=[], max_length=50)
+    aois: list[AoiIn] = Field(default=[], max_length=50)
 
 
 class UploadInfo(BaseModel):
@@ -125,7 +156,7 @@ class AssetPage(BaseModel):
 
 
 class AoisIn(Strict):
-    aois: list[AOI] = Field(max_length=50)
+    aois: list[AoiIn] = Field(max_length=50)
 
 
 class MoveIn(Strict):

@@ -2,6 +2,10 @@
 
 Each API process (a uvicorn worker, a Lambda container) limits on its own; the embedded
 server runs one process, so the plan's rate holds exactly there.
+
+The table is bounded: past ``max_keys`` the least recently used buckets go first. Those are
+the ones idle longest, usually refilled already (a full bucket is the same as none), and a
+client that keeps trying keeps its bucket however many new keys a flood brings.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 
@@ -16,8 +21,11 @@ class TokenBuckets:
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
         self.clock = clock
         self.max_keys = max_keys
-        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill)
+        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, last refill)
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._state)
 
     def take(self, key: str, rate: float, burst: int) -> float:
         """Takes a token: 0.0 when allowed, otherwise the seconds to wait (Retry-After)."""
@@ -25,13 +33,12 @@ class TokenBuckets:
         with self._lock:
             tokens, last = self._state.get(key, (float(burst), now))
             tokens = min(float(burst), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._state[key] = (tokens - 1.0, now)
-                return 0.0
-            self._state[key] = (tokens, now)
-            if len(self._state) > self.max_keys:
-                self._state.clear()  # bounded memory under a flood of distinct keys
-            return (1.0 - tokens) / rate
+            allowed = tokens >= 1.0
+            self._state[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._state.move_to_end(key)
+            while len(self._state) > self.max_keys:
+                self._state.popitem(last=False)
+            return 0.0 if allowed else (1.0 - tokens) / rate
 
 
 def retry_after(seconds: float) -> str:

@@ -6,6 +6,7 @@ float, so both backends return the same items.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from .table import (
     Condition,
     ConditionFailedError,
     Delete,
+    InvalidCursorError,
     Item,
     KeyRange,
     Page,
@@ -36,6 +38,8 @@ _ser, _de = TypeSerializer(), TypeDeserializer()
 
 def _to_dynamo(value: Any) -> Any:
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TableError("numbers must be finite (no NaN or Infinity)")
         return Decimal(repr(value))
     if isinstance(value, dict):
         return {k: _to_dynamo(v) for k, v in value.items()}
@@ -112,6 +116,9 @@ class _Expr:
         elif cond.exists is False:
             parts.append(f"attribute_not_exists({self.name('PK')})")
         parts += [f"{self.name(k)} = {self.value(v)}" for k, v in cond.equals.items()]
+        for k, v in cond.less_than.items():
+            n = self.name(k)
+            parts.append(f"(attribute_not_exists({n}) OR {n} < {self.value(v)})")
         return " AND ".join(parts) or None
 
     def kwargs(self, **extra: Any) -> dict[str, Any]:
@@ -235,8 +242,16 @@ class DynamoTable:
             IndexName=index,
         )
         if cursor is not None:
-            kwargs["ExclusiveStartKey"] = {k: {"S": v} for k, v in decode_cursor(cursor).items()}
-        resp = self.client.query(**kwargs)
+            start = decode_cursor(cursor)
+            if set(start) != {"PK", "SK", *((pname, sname) if index else ())}:
+                raise InvalidCursorError("cursor does not belong to this query")
+            kwargs["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
+        try:
+            resp = self.client.query(**kwargs)
+        except self.client.exceptions.ClientError as exc:
+            if cursor is not None and exc.response.get("Error", {}).get("Code") == "ValidationException":
+                raise InvalidCursorError("cursor does not belong to this query") from exc
+            raise
         last = resp.get("LastEvaluatedKey")
         next_cursor = encode_cursor({k: v["S"] for k, v in last.items()}) if last else None
         return Page([deserialise(i) for i in resp.get("Items", [])], next_cursor)

@@ -72,6 +72,10 @@ class ConflictError(ValueError):
     code = "conflict"
 
 
+class QuotaExceededError(ConflictError):
+    code = "quota_exceeded"
+
+
 def check_id(value: str, what: str) -> str:
     """Ids are slugs: they appear inside keys, so '#' and friends are never allowed."""
     if not isinstance(value, str) or not _ID_RE.match(value):
@@ -369,8 +373,13 @@ class Repository:
     # "oldest queued job" and "running jobs" are key ranges; state changes are conditional
     # updates, so two workers can never claim the same job.
     def create_job(self, org: str, asset: str, kind: str, payload: dict[str, Any] | None = None) -> Item:
+        item = self._job_item(org, asset, kind, payload)
+        self.table.put(item, NOT_EXISTS)
+        return _public(item) or {}
+
+    def _job_item(self, org: str, asset: str, kind: str, payload: dict[str, Any] | None = None) -> Item:
         job = new_ulid()
-        item = {
+        return {
             "PK": f"JOB#{job}",
             "SK": "JOB",
             "GSI1PK": "JOBQ#queued",
@@ -384,8 +393,6 @@ class Repository:
             "payload": payload or {},
             "created_at": self.clock(),
         }
-        self.table.put(item, NOT_EXISTS)
-        return _public(item) or {}
 
     def get_job(self, job: str) -> Item | None:
         return _public(self.table.get(f"JOB#{job}", "JOB"))
@@ -504,6 +511,40 @@ class Repository:
         return count
 
     # Usage -----------------------------------------------------------------------------------
+    def accept_upload(
+        self, org: str, asset: str, expected_status: str, attrs: dict[str, Any], month: str, limit: int | None
+    ) -> Item:
+        """One transaction: the asset takes ``attrs`` (its new source among them) if it is still
+        ``expected_status``, its analysis job is queued, and the month's usage goes up by one
+        if it is below ``limit``. ConflictError when the asset changed meanwhile,
+        QuotaExceededError when the quota is used up; either way nothing is written."""
+        job = self._job_item(org, asset, "analyse")
+        usage_key = (f"ORG#{org}", f"USAGE#{month}")
+        try:
+            self.table.transact(
+                [
+                    Update(
+                        f"ASSET#{asset}",
+                        "METADATA",
+                        set=attrs,
+                        remove=["error", "scores", "result_version"],
+                        condition=Condition(exists=True, equals={"org": org, "status": expected_status}),
+                    ),
+                    Put(job, NOT_EXISTS),
+                    Update(
+                        *usage_key,
+                        add={"analyses": 1},
+                        condition=Condition(less_than={"analyses": limit}) if limit is not None else None,
+                    ),
+                ]
+            )
+        except ConditionFailedError as exc:
+            used = int((self.table.get(*usage_key) or {}).get("analyses", 0))
+            if limit is not None and used >= limit:
+                raise QuotaExceededError(f"the {limit} analyses of {month} are used") from exc
+            raise ConflictError(f"asset {asset} is no longer {expected_status}") from exc
+        return _public(job) or {}
+
     def add_usage(self, org: str, month: str, analyses: int = 1) -> int:
         item = self.table.update(f"ORG#{org}", f"USAGE#{month}", add={"analyses": analyses})
         return int(item["analyses"])

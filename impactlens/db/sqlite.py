@@ -24,6 +24,7 @@ from .table import (
     Condition,
     ConditionFailedError,
     Delete,
+    InvalidCursorError,
     Item,
     KeyRange,
     Page,
@@ -57,13 +58,24 @@ _EXACT = " "  # leading marker of rows the standard parser must read (json never
 def _dumps(item: Item) -> str:
     """JSON for the data column. orjson reads rows ~5x faster than json, but it turns integers
     beyond 64 bits (the aggregates' sums of squares can be) into floats: rows holding any
-    19-digit run are marked here, once, so that reads know which parser keeps them exact."""
-    text = json.dumps(item, sort_keys=True)
+    19-digit run are marked here, once, so that reads know which parser keeps them exact.
+    NaN and Infinity are refused, as DynamoDB refuses them: JSON has no such numbers."""
+    try:
+        text = json.dumps(item, sort_keys=True, allow_nan=False)
+    except ValueError as exc:
+        raise TableError("numbers must be finite (no NaN or Infinity)") from exc
     return _EXACT + text if _LONG_DIGITS.search(text) else text
 
 
 def _loads(text: str) -> Item:
-    item: Item = json.loads(text) if text[:1] == _EXACT else orjson.loads(text)
+    if text[:1] == _EXACT:
+        item: Item = json.loads(text)
+        return item
+    try:
+        item = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # A row written before non-finite numbers were refused: still readable (and deletable).
+        item = json.loads(text)
     return item
 
 
@@ -147,10 +159,11 @@ class SqliteTable:
         if cursor is not None:
             last = decode_cursor(cursor)
             names = {"gsi1sk": "GSI1SK", "pk": "PK", "sk": "SK"}
-            try:
-                values = [last[names[c]] for c in order_cols]
-            except KeyError as exc:
-                raise TableError("cursor does not belong to this query") from exc
+            # Only this backend's own cursors for this query: every key field it wrote.
+            required = {"PK", "SK", "GSI1SK"} if index == "GSI1" else {"PK", "SK"}
+            if not required <= set(last) or (index is None and last["PK"] != pk):
+                raise InvalidCursorError("cursor does not belong to this query")
+            values = [last[names[c]] for c in order_cols]
             op = "<" if newest_first else ">"
             where.append(f"({', '.join(order_cols)}) {op} ({', '.join('?' * len(values))})")
             args += values

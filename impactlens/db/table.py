@@ -38,17 +38,21 @@ class InvalidCursorError(TableError, ValueError):
 
 @dataclass(frozen=True)
 class Condition:
-    """A write precondition: the item must (not) exist, and/or attributes must equal values."""
+    """A write precondition: the item must (not) exist, attributes must equal values, and
+    numbers in ``less_than`` must be below their bound (a missing one counts as below)."""
 
     exists: bool | None = None
     equals: dict[str, Any] = field(default_factory=dict)
+    less_than: dict[str, int | float] = field(default_factory=dict)
 
     def holds(self, current: Item | None) -> bool:
         if self.exists is True and current is None:
             return False
         if self.exists is False and current is not None:
             return False
-        return all(current is not None and current.get(k) == v for k, v in self.equals.items())
+        if not all(current is not None and current.get(k) == v for k, v in self.equals.items()):
+            return False
+        return all(current is None or k not in current or current[k] < v for k, v in self.less_than.items())
 
 
 NOT_EXISTS = Condition(exists=False)

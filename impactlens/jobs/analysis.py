@@ -36,6 +36,11 @@ def source_key(org: str, asset: str) -> str:
     return f"orgs/{org}/assets/{asset}/source"
 
 
+def asset_source(asset: dict[str, Any]) -> str:
+    """The key of the asset's original: each upload has its own (set when it was accepted)."""
+    return str(asset.get("source") or source_key(asset["org"], asset["asset"]))
+
+
 def asset_prefix(org: str, asset: str) -> str:
     return f"orgs/{org}/assets/{asset}"
 
@@ -63,7 +68,7 @@ def analyse_image_asset(
     services: Services, engine: ImageEngine, asset: dict[str, Any], prefix: str
 ) -> tuple[dict[str, Any], dict[str, float]]:
     s = services.settings
-    decoded = decode_image(services.blobs.read(source_key(asset["org"], asset["asset"])), s.max_image_pixels)
+    decoded = decode_image(services.blobs.read(asset_source(asset)), s.max_image_pixels)
     aois = [AOI.model_validate(a) for a in asset.get("aois", [])]
     outcome = engine.analyse(decoded, aois, asset.get("name", asset["asset"]))
     assert outcome.grid is not None
@@ -83,7 +88,9 @@ def analyse_video_asset(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     s = services.settings
     aois = [AOI.model_validate(a) for a in asset.get("aois", [])]
-    payload = video_payload(job, {"blob": source_key(asset["org"], asset["asset"])}, asset.get("name", ""), aois, s)
+    payload = video_payload(job, {"blob": asset_source(asset)}, asset.get("name", ""), aois, s)
+    if asset.get("max_video_s"):
+        payload["options"]["max_seconds"] = float(asset["max_video_s"])  # the plan's limit, checked while decoding
     payload["work_prefix"] = f"work/{job}"
     payload["output_prefix"] = prefix
     result = runner.run(payload, progress, blobs=services.blobs)["result"]

@@ -152,6 +152,38 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return None
 
 
+def scan_extent(path: str | Path, max_duration_s: float) -> float:
+    """Seconds of video the file really holds, from its packets' timestamps (demuxed, not
+    decoded: I/O bound). The header's duration can lie or be missing, and a cut file keeps
+    its header: this is what the limit and the truncation check rely on at upload.
+    MediaError video_too_long as soon as the limit is passed."""
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        if tb is None:
+            raise MediaError("the video stream has no time base", "corrupt_media")
+        start: float | None = None
+        end = 0.0
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None or not packet.size:
+                    continue
+                t = float(packet.pts * tb)
+                start = t if start is None else min(start, t)
+                end = max(end, t + float((packet.duration or 0) * tb))
+                if end - start > max_duration_s:
+                    raise MediaError(
+                        f"video runs past the {max_duration_s:.0f} s limit (its header may say otherwise)",
+                        "video_too_long",
+                    )
+        except av.error.FFmpegError as exc:
+            raise MediaError("the video data is corrupt", "corrupt_media") from exc
+    if start is None:
+        raise MediaError("the video stream has no frames", "empty_video")
+    return end - start
+
+
 def target_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     """Downscaled size keeping the aspect ratio, never upscaling, even sides (H.264 needs them)."""
     scale = min(1.0, long_side / max(width, height))

@@ -14,6 +14,7 @@ steps add ``probe``, ``chunks`` (each gains ``result_key``), ``timings`` and ``r
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -61,6 +62,12 @@ def video_options(settings: Settings) -> dict[str, float]:
     }
 
 
+def max_seconds(payload: Payload, settings: Settings) -> float:
+    """The length limit for this video: the server's, or the plan's (``options.max_seconds``)
+    when lower. Decoding stops there whatever the header claims."""
+    return min(settings.max_video_seconds, float(payload.get("options", {}).get("max_seconds", math.inf)))
+
+
 def _timed(payload: Payload, step: str, start: float) -> dict[str, float]:
     timings = dict(payload.get("timings", {}))
     timings[step] = time.perf_counter() - start
@@ -88,7 +95,7 @@ def probe_step(payload: Payload, ctx: StepContext) -> Payload:
     start = time.perf_counter()
     s = ctx.settings
     with source_path(payload, ctx) as path:
-        info = probe(path, s.max_video_seconds, s.max_video_pixels)
+        info = probe(path, max_seconds(payload, s), s.max_video_pixels)
     ctx.progress("probe", 1, 1)
     return {**payload, "probe": info.to_dict(), "timings": _timed(payload, "probe", start)}
 
@@ -127,7 +134,7 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
         return desc
 
     with source_path(payload, ctx) as path:
-        samples = iter_samples(path, info, fps, int(opts["long_side"]), ctx.settings.max_video_seconds)
+        samples = iter_samples(path, info, fps, int(opts["long_side"]), max_seconds(payload, ctx.settings))
         for sample in samples:
             pending.append(sample)
             ctx.progress("prepare", sample.index + 1, max(expected, sample.index + 1))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from ...accounts import Principal
 from ...accounts.service import AuthError
+from ...jobs.webhooks import check_webhook_url
 from ...services import Services
 from ..deps import SESSION_COOKIE, AdminCaller, Caller, ServicesDep, get_buckets
 from ..errors import ApiError, not_found
@@ -70,17 +72,36 @@ async def org(principal: Caller, services: ServicesDep) -> dict[str, Any]:
         "name": item.get("name"),
         "plan": item.get("plan"),
         "usage": {"month": month, "analyses": int(usage.get("analyses", 0))},
-        "webhook_url": item.get("webhook_url"),
+        "webhook_url": webhook_for(principal, item.get("webhook_url")),
     }
+
+
+def webhook_for(principal: Principal, url: Any) -> str | None:
+    """Admins see the URL they set; Members see only where it goes (scheme, host and port):
+    a URL often carries a token or credentials of the receiver."""
+    if not url or principal.is_admin:
+        return str(url) if url else None
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed URL stored before URLs were checked
+        return "(set)"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}/…"
 
 
 @router.put("/org/webhook", response_model=WebhookOut, responses={401: {}, 403: {}})
 def set_webhook(body: WebhookIn, principal: AdminCaller, services: ServicesDep) -> Any:
+    return WebhookOut(url=body.url, secret=store_webhook(services, principal.org, body.url))
+
+
+def store_webhook(services: Services, org: str, url: str) -> str:
+    """Sets the organisation's webhook with a new signing secret, returned (shown once)."""
+    check_webhook_url(services.settings, url)  # UnsafeURLError (a ValueError: 422) stores nothing
     secret = secrets.token_urlsafe(32)
-    services.table.update(
-        f"ORG#{principal.org}", f"ORG#{principal.org}", set={"webhook_url": body.url, "webhook_secret": secret}
-    )
-    return WebhookOut(url=body.url, secret=secret)
+    services.table.update(f"ORG#{org}", f"ORG#{org}", set={"webhook_url": url, "webhook_secret": secret})
+    return secret
 
 
 @router.get("/users", response_model=list[UserOut], responses={401: {}, 403: {}})

@@ -11,14 +11,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...accounts import Principal, get_plan
-from ...jobs.analysis import asset_prefix, recompute_attention, results_prefix, source_key
+from ...errors import MediaError
+from ...jobs.analysis import asset_prefix, recompute_attention, results_prefix
 from ...services import Services
+from ...storage.base import BlobNotFoundError
 from ...storage.local import LocalBlobStore
 from ..deps import Caller, ServicesDep
-from ..errors import ApiError, not_found
+from ..errors import ApiError, not_found, scrub
 from ..idempotency import Idempotent
-from ..schemas import AoisIn, AssetCreated, AssetIn, AssetOut, AssetPage, MoveIn, ResultOut, UploadInfo
-from ..uploads import MULTIPART_OVERHEAD, accept, extract_file, receive_capped, scratch_file
+from ..schemas import AoisIn, AssetCreated, AssetIn, AssetOut, AssetPage, MoveIn, ResultOut, UploadInfo, finite_aois
+from ..uploads import MULTIPART_OVERHEAD, UPLOADABLE, accept, incoming_key, receive_file, scratch_file
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such asset in the caller's organisation"}}
@@ -34,12 +36,25 @@ def own_asset(services: Services, principal: Principal, asset: str) -> dict[str,
 _ASSET_FIELDS = tuple(k for k in AssetOut.model_fields if k != "job")
 
 
+def _error_out(error: Any) -> Any:
+    """Stored error messages can hold server paths or blob keys (from a failed job)."""
+    if not isinstance(error, dict):
+        return error
+    return {k: scrub(v) if k == "message" and isinstance(v, str) else v for k, v in error.items()}
+
+
 def asset_out(services: Services, item: dict[str, Any], with_job: bool = False) -> dict[str, Any]:
     out = {k: item[k] for k in _ASSET_FIELDS if k in item}
     out.setdefault("scores", {})
+    if "aois" in out:
+        out["aois"] = finite_aois(out["aois"])  # an item stored before validation cannot poison a page
+    if out.get("error"):
+        out["error"] = _error_out(out["error"])
     if with_job and item.get("job"):
         job = services.repo.get_job(str(item["job"])) or {}
         out["job"] = {k: job.get(k) for k in ("job", "status", "attempts", "progress", "error") if k in job}
+        if out["job"].get("error"):
+            out["job"]["error"] = _error_out(out["job"]["error"])
     return out
 
 
@@ -48,7 +63,7 @@ def upload_info(services: Services, request: Request, asset: str, org: str) -> U
     if isinstance(services.blobs, LocalBlobStore):
         return UploadInfo(method="POST", url=f"{base}/v1/assets/{asset}/upload", form_field="file")
     # The content type is signed too: clients send exactly these headers with the bytes.
-    signed = services.blobs.presign_upload(source_key(org, asset), content_type="application/octet-stream")
+    signed = services.blobs.presign_upload(incoming_key(org, asset), content_type="application/octet-stream")
     return UploadInfo(
         method=signed.method, url=signed.url, headers=signed.headers, complete_url=f"{base}/v1/assets/{asset}/uploaded"
     )
@@ -135,41 +150,48 @@ async def upload(asset: str, request: Request, principal: Caller, services: Serv
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise ApiError(413, "upload_too_large", f"the upload exceeds the plan's {limit:,} bytes")
-    body_path, file_path = scratch_file(services), scratch_file(services)
+    file_path = scratch_file(services)
     try:
-        length = await receive_capped(request.stream(), limit + MULTIPART_OVERHEAD, body_path)
-        size, _ = await run_in_threadpool(extract_file, body_path, content_type, length, file_path)
-        if size > limit:
-            raise ApiError(413, "upload_too_large", f"the file exceeds the plan's {limit:,} bytes")
-        updated = await run_in_threadpool(accept, services, principal, item, file_path, size)
+        size, _ = await receive_file(request.stream(), content_type, limit, file_path)
+        slots = request.app.state.validations
+        updated = await run_in_threadpool(accept, services, principal, item, file_path, size, slots)
     finally:
-        for p in (body_path, file_path):
-            if os.path.exists(p):
-                os.unlink(p)
+        if os.path.exists(file_path):
+            os.unlink(file_path)
     return asset_out(services, updated)
 
 
 @router.post("/{asset}/uploaded", response_model=AssetOut, status_code=202, responses={401: {}, 409: {}, **NOT_FOUND})
-def uploaded(asset: str, principal: Caller, services: ServicesDep) -> Any:
-    """After a direct upload to the presigned URL: validates the object and starts the job."""
+def uploaded(asset: str, request: Request, principal: Caller, services: ServicesDep) -> Any:
+    """After a direct upload to the presigned URL: validates the object and starts the job.
+
+    Calling it again (a retry) answers 409 and changes nothing: the accepted original is a
+    copy under a key of its own, which no later request deletes."""
     item = own_asset(services, principal, asset)
-    key = source_key(principal.org, asset)
+    if item["status"] not in UPLOADABLE:
+        raise ApiError(409, "already_uploaded", f"the asset is {item['status']}; upload is not possible now")
+    key = incoming_key(principal.org, asset)
     if not services.blobs.exists(key):
         raise ApiError(409, "not_uploaded", "nothing was uploaded to the presigned URL")
     path = scratch_file(services)
     try:
-        with open(path, "wb") as f:
-            for part in services.blobs.get(key):
-                f.write(part)
+        try:
+            with open(path, "wb") as f:
+                for part in services.blobs.get(key):
+                    f.write(part)
+        except BlobNotFoundError as exc:  # a concurrent completion consumed it
+            raise ApiError(409, "not_uploaded", "nothing was uploaded to the presigned URL") from exc
         size = os.path.getsize(path)
         if size > get_plan(principal.plan).max_upload_bytes:
-            services.blobs.delete(key)
+            services.blobs.delete(key)  # it can never be used
             raise ApiError(413, "upload_too_large", "the uploaded object exceeds the plan's limit")
         try:
-            return asset_out(services, accept(services, principal, item, path, size))
-        except Exception:
-            services.blobs.delete(key)
+            out = accept(services, principal, item, path, size, request.app.state.validations)
+        except MediaError:
+            services.blobs.delete(key)  # it can never be used
             raise
+        services.blobs.delete(key)  # consumed: the asset's source is its own copy now
+        return asset_out(services, out)
     finally:
         os.unlink(path)
 
