@@ -83,3 +83,34 @@ def test_int8_graph_keeps_exactly_the_stem_and_first_stage_in_fp32():
     assert "features.conv1" in fp32_convs
     assert all(name.startswith(("features.conv1", "features.layer1.")) for name in fp32_convs)
     assert sum(1 for n in model.graph.node if n.op_type == "DynamicQuantizeLinear") >= 6  # the MLP head
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_streamed_percentile_ranges_match_onnxruntime_all_at_once(signed):
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    from impactlens.models.calibration import AbsHistogram
+
+    rng = np.random.default_rng(7)
+    # Later batches reach further than the first, so the streamed histogram has to grow.
+    batches = [rng.standard_normal((2, 8, 16, 16)).astype(np.float32) * (1 + i) for i in range(4)]
+    if not signed:
+        batches = [np.maximum(b, 0) for b in batches]
+    ort = HistogramCollector("percentile", True, 2048, 128, 99.9, "same")
+    ort.collect({"t": batches})
+    ort_lo, ort_hi = (float(v) for v in ort.compute_percentile()["t"][:2])
+    hist = AbsHistogram(2048)
+    for b in batches:
+        hist.add(b)
+    lo, hi = hist.symmetric_range(99.9)
+    ort_bin = float(np.abs(np.concatenate([b.ravel() for b in batches])).max()) / 2048
+    assert abs(hi - ort_hi) <= 2 * ort_bin
+    assert abs(lo - ort_lo) <= 2 * ort_bin
+    assert (lo < 0) if signed else (lo == 0.0)
+
+
+def test_streamed_histogram_refuses_non_finite_activations():
+    from impactlens.models.calibration import AbsHistogram
+
+    with pytest.raises(ValueError, match="non-finite"):
+        AbsHistogram(16).add(np.array([1.0, np.nan, 2.0], np.float32))

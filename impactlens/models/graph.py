@@ -99,9 +99,15 @@ class GraphBuilder:
             name,
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in inputs],
             [helper.make_tensor_value_info(p, TensorProto.FLOAT, list(s)) for _, p, s in outputs],
-            self.initializers,
+            [],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        del graph
+        # Move the weights in one at a time: make_graph + make_model would hold three copies
+        # (1.5 GB for ResMem) where this holds one.
+        self.initializers.reverse()
+        while self.initializers:
+            model.graph.initializer.append(self.initializers.pop())
         model.ir_version = 8
         for key, value in (metadata or {}).items():
             entry = model.metadata_props.add()
