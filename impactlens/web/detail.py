@@ -14,6 +14,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -24,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from ..api.deps import ServicesDep
 from ..api.routes.assets import asset_out, result_files
 from ..errors import MediaError
-from ..jobs.analysis import asset_prefix, results_prefix, source_key
+from ..jobs.analysis import asset_prefix, asset_source, results_prefix
 from ..media.image_io import decode_image
 from ..media.video_io import iter_samples, probe
 from ..models.registry import get_spec
@@ -161,6 +162,8 @@ def _context(services: Services, item: dict[str, Any], analysis: dict[str, Any] 
         "name": item["campaign"]
     }
     if analysis is not None:
+        # Media URLs name the result version: cached files never outlive a new analysis.
+        ctx["v"] = "?" + urlencode({"v": item.get("result_version", "")})
         ctx["data"] = _page_data(services, item, analysis)
         ctx["gauge"] = gauge_arc(analysis["memorability"])
         ctx["percentile"] = ordinal(float(analysis["memorability_percentile"]))
@@ -217,7 +220,7 @@ def _derived(services: Services, item: dict[str, Any], role: str) -> str | None:
     """Key of the creative as a size-capped JPEG ("display"), made once from the original."""
     org, asset = item["org"], item["asset"]
     if role == "display" and item["kind"] == "image":
-        source = _source(item)
+        source = asset_source(item)
         # Named after the source key: a new upload (a new source) gets a new display image.
         tag = hashlib.sha256(source.encode()).hexdigest()[:12]
         key = f"{asset_prefix(org, asset)}/derived/display-{DISPLAY_LONG_SIDE}-{tag}.jpg"
@@ -228,7 +231,7 @@ def _derived(services: Services, item: dict[str, Any], role: str) -> str | None:
     if role == "poster" and item["kind"] == "video" and isinstance(services.blobs, LocalBlobStore):
         # The player loads nothing until asked (preload="none"); this first frame stands in.
         # Only where the original is a local file: elsewhere it would mean fetching the whole video.
-        source = _source(item)
+        source = asset_source(item)
         tag = hashlib.sha256(source.encode()).hexdigest()[:12]
         key = f"{asset_prefix(org, asset)}/derived/poster-{DISPLAY_LONG_SIDE}-{tag}.jpg"
         if not services.blobs.exists(key):
@@ -241,11 +244,6 @@ def _derived(services: Services, item: dict[str, Any], role: str) -> str | None:
             services.blobs.put(key, _jpeg(Image.fromarray(first.rgb), DISPLAY_LONG_SIDE), "image/jpeg")
         return key
     return None
-
-
-def _source(item: dict[str, Any]) -> str:
-    # Each upload records its own source key; older items used the fixed one.
-    return str(item.get("source") or source_key(item["org"], item["asset"]))
 
 
 def _jpeg(image: Image.Image, long_side: int) -> bytes:
@@ -271,7 +269,7 @@ def _media_key(services: Services, item: dict[str, Any], role: str) -> tuple[str
         return None
     analysis = json.loads(stored["analysis"])
     if role == "source" and item["kind"] == "video":
-        return _source(item), _video_type(str(analysis.get("container", "")))
+        return asset_source(item), _video_type(str(analysis.get("container", "")))
     name = result_files(analysis).get(role)
     if name is None:
         return None

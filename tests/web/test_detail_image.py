@@ -261,3 +261,4 @@ def test_a_failed_analysis_is_explained_in_words(admin_page: Any, live_server: L
     admin_page.goto(f"/assets/{item['asset']}")
     alert = admin_page.get_by_role("alert").inner_text()
     assert "The analysis failed" in alert and "damaged or truncated" in alert and "corrupt_media" in alert
+    assert serious_violations(admin_page) == []

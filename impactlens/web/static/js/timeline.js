@@ -28,9 +28,9 @@ export class Timeline {
         { label: "memorability", stroke: cssVar("--ink", "#1b1f24"), values: (u, ticks) => ticks.map((v) => v.toFixed(2)) },
       ],
       cursor: { drag: { x: false, y: false }, points: { show: false } },
-      legend: { show: true },
+      legend: { show: true, live: false }, // labels only: the playhead, not the mouse, marks the moment
       series: [
-        { label: "t (s)", value: (u, v) => (v == null ? "–" : v.toFixed(2)) },
+        {},
         { label: "raw", stroke: "#8a94a6", width: 1, points: { show: t.length < 60 }, value: (u, v) => (v == null ? "–" : v.toFixed(3)) },
         { label: "smoothed", stroke: "#0b5cad", width: 2.5, value: (u, v) => (v == null ? "–" : v.toFixed(3)) },
       ],
