@@ -15,9 +15,11 @@ from scipy.ndimage import maximum_filter
 
 from ..media.heatmap import blend_heatmap, density_png16, upsample_density
 from ..media.image_io import DecodedImage
+from ..models.detectors import FACE_MODEL, TEXT_MODEL, ElementDetectors, load_detectors
 from ..models.registry import ModelSpec, get_spec, read_manifest
 from ..models.runtime import MemorabilityModel, SaliencyModel, load_memorability, load_saliency
 from ..settings import Settings
+from .elements import auto_aois, element_boxes, measures
 from .types import AOI, AttentionShare, ImageAnalysis, ModelInfo, Peak
 
 MAX_PEAKS = 5
@@ -80,10 +82,14 @@ def model_info(spec: ModelSpec, manifest: dict[str, dict[str, str]]) -> ModelInf
 def model_infos(settings: Settings) -> dict[str, ModelInfo]:
     """What a result records about the models, without loading them."""
     manifest = read_manifest(settings.model_dir)
-    return {
+    infos = {
         "memorability": model_info(get_spec(settings.memorability_model, settings.variant), manifest),
         "saliency": model_info(get_spec(settings.saliency_model, settings.variant), manifest),
     }
+    if settings.detect_elements:
+        infos["faces"] = model_info(get_spec(FACE_MODEL, "fp32"), manifest)
+        infos["text"] = model_info(get_spec(TEXT_MODEL, "fp32"), manifest)
+    return infos
 
 
 @dataclass
@@ -97,21 +103,32 @@ class ImageOutcome:
 class ImageEngine:
     """Holds the loaded models; thread-safe, cheap to call many times."""
 
-    def __init__(self, memorability: MemorabilityModel, saliency: SaliencyModel, model_dir: Path) -> None:
+    def __init__(
+        self,
+        memorability: MemorabilityModel,
+        saliency: SaliencyModel,
+        model_dir: Path,
+        detectors: ElementDetectors | None = None,
+    ) -> None:
         self.memorability = memorability
         self.saliency = saliency
+        self.detectors = detectors
         manifest = read_manifest(model_dir)
         self.models = {
             "memorability": model_info(memorability.spec, manifest),
             "saliency": model_info(saliency.spec, manifest),
         }
+        if detectors is not None:
+            self.models["faces"] = model_info(get_spec(FACE_MODEL, "fp32"), manifest)
+            self.models["text"] = model_info(get_spec(TEXT_MODEL, "fp32"), manifest)
 
     @classmethod
     def from_settings(cls, settings: Settings, variant: str | None = None) -> ImageEngine:
         v = variant or settings.variant
         mem = load_memorability(settings.memorability_model, v, settings.model_dir, settings.threads)
         sal = load_saliency(settings.saliency_model, v, settings.model_dir, settings.threads)
-        return cls(mem, sal, settings.model_dir)
+        det = load_detectors(settings.model_dir, settings.threads) if settings.detect_elements else None
+        return cls(mem, sal, settings.model_dir, det)
 
     def score_frame(self, image: Image.Image) -> tuple[float, np.ndarray]:
         """(memorability clipped to [0, 1], saliency grid summing to 1) for one video frame."""
@@ -125,6 +142,10 @@ class ImageEngine:
         grid, sal_s = self.saliency.predict(decoded.image)
         t1 = time.perf_counter()
         density = upsample_density(grid, decoded.width, decoded.height)
+        t2 = time.perf_counter()
+        named = element_boxes(self.detectors.detect(decoded.image)) if self.detectors else []
+        t3 = time.perf_counter()
+        extra = measures(grid, decoded.image)
         analysis = ImageAnalysis(
             source=source,
             width=decoded.width,
@@ -139,10 +160,14 @@ class ImageEngine:
                 "decode": decode_s,
                 "memorability": mem_s,
                 "saliency": sal_s,
-                "postprocess": time.perf_counter() - t1,
+                "postprocess": t2 - t1,
             },
             warnings=list(decoded.warnings),
+            auto_aois=auto_aois(named, attention_shares(density, [a for a, _ in named])),
+            **extra,
         )
+        analysis.timings_s["detect"] = t3 - t2
+        analysis.timings_s["measures"] = time.perf_counter() - t3
         analysis.timings_s["total"] = decode_s + (time.perf_counter() - t0)
         return ImageOutcome(analysis, density, decoded.image, grid)
 

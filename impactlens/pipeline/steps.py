@@ -19,19 +19,21 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import av
 import numpy as np
 from PIL import Image
 
+from ..engine.elements import auto_aois, detection_instants, track_elements
 from ..engine.image import ImageEngine, model_infos, percentile_of
 from ..engine.types import AOI, ChunkSpan, VideoAnalysis
 from ..engine.video import keyframe_entries, pick_keyframes, timeline, video_attention
 from ..errors import ImpactLensError, MediaError
 from ..media.video_io import VideoInfo, iter_samples, probe, sample_count
 from ..media.video_out import HeatmapVideoWriter, concat_segments, thumbnail_jpeg
+from ..models.detectors import Detection, load_detectors
 from ..settings import Settings
 from ..storage.base import BlobStore
 from .chunks import ChunkResult, FrameChunk, dump_frames, dump_result, load_frames, load_result
@@ -214,6 +216,28 @@ def _ordered_results(payload: Payload, ctx: StepContext) -> tuple[list[dict[str,
     return chunks, merged
 
 
+def _video_elements(
+    chunks: list[dict[str, Any]], r: ChunkResult, info: VideoInfo, frame: tuple[int, int], fps: float, ctx: StepContext
+) -> list[tuple[AOI, Detection]]:
+    """Faces and text on ~1 sampled instant a second (capped), tracked into AOIs in display pixels."""
+    if not ctx.settings.detect_elements:
+        return []
+    detectors = load_detectors(ctx.settings.model_dir, ctx.settings.threads)
+    picks = detection_instants(len(r.t), fps)
+    sx, sy = info.width / frame[0], info.height / frame[1]
+    found: list[tuple[float, list[Detection]]] = []
+    for c in chunks:
+        wanted = [k for k in picks if c["first_sample"] <= k < c["first_sample"] + c["samples"]]
+        if wanted:
+            part = load_frames(ctx.blobs.read(c["key"]))
+            for k in wanted:
+                dets = detectors.detect(Image.fromarray(part.frames[k - c["first_sample"]], "RGB"))
+                scaled = [replace(d, x=d.x * sx, y=d.y * sy, w=d.w * sx, h=d.h * sy) for d in dets]
+                found.append((float(r.t[k]), scaled))
+    step = float(r.t[picks[1]] - r.t[picks[0]]) if len(picks) > 1 else info.duration_s
+    return track_elements(found, step, info.duration_s)
+
+
 def merge_step(payload: Payload, ctx: StepContext) -> Payload:
     """Concatenates chunk results in time order, summarises, renders the heatmap video."""
     start = time.perf_counter()
@@ -247,6 +271,7 @@ def merge_step(payload: Payload, ctx: StepContext) -> Payload:
         concat_segments(local, joined)
         with open(joined, "rb") as f:
             ctx.blobs.put(f"{prefix}/{names['heatmap_video']}", f, "video/mp4")
+    elements = _video_elements(chunks, r, info, frame_size, fps, ctx)
     ctx.progress("merge", 1, 1)
     ctx.blobs.put(f"{prefix}/{names['saliency']}", dump_result(r), "application/octet-stream")
     points = timeline(r.t, r.memorability, fps, float(opts["smoothing_s"]))
@@ -280,6 +305,10 @@ def merge_step(payload: Payload, ctx: StepContext) -> Payload:
         timings_s={**timings, "analyse_cpu": float(sum(c.get("seconds", 0.0) for c in chunks))},
         warnings=list(info.warnings),
         outputs=names,
+        auto_aois=auto_aois(
+            elements,
+            video_attention(r.t, r.grids, [a for a, _ in elements], (info.width, info.height), frame_size),
+        ),
     )
     ctx.blobs.put(f"{prefix}/analysis.json", analysis.model_dump_json(indent=2).encode(), "application/json")
     return {**payload, "timings": timings, "result": analysis.model_dump(mode="json")}
