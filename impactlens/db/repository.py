@@ -22,6 +22,7 @@ that "a client's brands" is a pure key range that does not also return every cam
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -81,6 +82,19 @@ def check_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not _ID_RE.match(value):
         raise ValueError(f"invalid {what} id {value!r}: lowercase letters, digits, '-' and '_' only")
     return value
+
+
+def best_aoi(analysis: Any) -> dict[str, Any] | None:
+    """The AOI with the largest attention share (whole video for videos) in a stored analysis."""
+    try:
+        data = json.loads(analysis) if isinstance(analysis, str) else (analysis or {})
+        shares = [(a["share"] if "share" in a else a["whole"], str(a["name"])) for a in data.get("attention", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not shares:
+        return None
+    share, name = max(shares)
+    return {"name": name, "share": float(share)}
 
 
 def _public(item: Item | None) -> Item | None:
@@ -318,6 +332,10 @@ class Repository:
         if self.get_asset(org, asset) is None:
             raise NotFoundError(f"no asset {asset}")
         self.table.put({"PK": f"ASSET#{asset}", "SK": f"RESULT#{model_version}", **result})
+        # The dashboard's library shows each card's best AOI share: kept on the asset item so
+        # a page of cards is one key-range query, not one result read per card.
+        best = best_aoi(result.get("analysis"))
+        self.update_asset(org, asset, {"best_aoi": best} if best else {}, remove=[] if best else ["best_aoi"])
 
     def put_segment(self, org: str, asset: str, start_ms: int, values: dict[str, Any]) -> None:
         if self.get_asset(org, asset) is None:
