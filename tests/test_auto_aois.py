@@ -230,3 +230,29 @@ def test_video_detection_instants_are_about_one_a_second_and_capped():
     assert detection_instants(0, 2.0) == []
     long = detection_instants(2 * 600, 2.0)  # a 10-minute video at 2 samples a second
     assert len(long) == MAX_DETECT_INSTANTS and long[0] == 0 and long[-1] == 1199
+
+
+def test_through_the_api_auto_aois_are_kept_renamed_or_dropped_as_user_aois(tmp_path):
+    from tests.api_support import make_world
+
+    world = make_world(tmp_path)
+    o = world.add_org("acme")
+    world.campaign(o)
+    path, _, _ = _advert(tmp_path)
+    asset = world.asset(o, "advert")["asset"]
+    assert world.upload(o, asset, path.read_bytes(), "advert.png").status_code == 202
+    assert world.run_jobs() == 1
+    url = f"/v1/assets/{asset}/results"
+    analysis = world.client.get(url, headers=o.headers).json()["analysis"]
+    auto = {a["name"]: a for a in analysis["auto_aois"]}
+    assert {"face_1", "text_1"} <= set(auto) and analysis["attention"] == []
+    # Keep the face renamed, keep text_1 as is, drop the rest: the items are sent back as they came.
+    keep = [{**auto["face_1"], "name": "presenter"}, auto["text_1"]]
+    r = world.client.put(f"/v1/assets/{asset}/aois", json={"aois": keep}, headers=o.headers)
+    assert r.status_code == 200, r.text
+    after = world.client.get(url, headers=o.headers).json()["analysis"]
+    shares = {s["name"]: s for s in after["attention"]}
+    assert sorted(shares) == ["presenter", "text_1"]
+    assert shares["presenter"]["share"] == pytest.approx(auto["face_1"]["attention"]["share"], rel=1e-4)
+    assert shares["text_1"]["lift"] == pytest.approx(auto["text_1"]["attention"]["lift"], rel=1e-4)
+    assert after["auto_aois"] == analysis["auto_aois"]  # the detections themselves are kept as found
