@@ -179,4 +179,5 @@ def test_campaign_report_prints_on_one_page_set(admin_page: Any, uploaded: dict[
 def test_main_pages_have_no_serious_accessibility_violations(admin_page: Any, uploaded: dict[str, Any],
                                                               path: str) -> None:
     admin_page.goto(path)
+    shot(admin_page, "page" + path.replace("/", "_"))
     assert serious_violations(admin_page) == []
