@@ -134,3 +134,20 @@ def test_login_page_has_no_serious_accessibility_violations(browser: Any, live_s
     page.goto("/login")
     assert serious_violations(page) == []
     context.close()
+
+
+def test_v1_state_changes_with_the_cookie_need_this_origin_but_api_keys_do_not(
+    admin_page: Any, live_server: LiveServer
+) -> None:
+    api = admin_page.context.request  # holds the admin's session cookie
+    evil = {"Origin": "http://127.0.0.1:1"}
+    r = api.post(f"{live_server.url}/v1/brands", data={"brand": "planted", "name": "x"}, headers=evil)
+    assert r.status == 403 and r.json()["error"]["code"] == "csrf_refused"
+    assert live_server.services.repo.get_brand(live_server.org, "planted") is None
+    ok = api.post(f"{live_server.url}/v1/brands", data={"brand": "mine", "name": "Mine"},
+                  headers={"Origin": live_server.url})
+    assert ok.status == 201
+    _, key = live_server.services.accounts.create_api_key(live_server.org, "robot", "Admin")
+    by_key = api.post(f"{live_server.url}/v1/brands", data={"brand": "robots", "name": "R"},
+                      headers={**evil, "Authorization": f"Bearer {key}"})
+    assert by_key.status == 201
