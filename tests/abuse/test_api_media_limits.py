@@ -87,3 +87,19 @@ def test_the_analysis_stops_decoding_once_the_plan_length_is_passed(tmp_path: Pa
     with pytest.raises(MediaError) as err:
         prepare_step(probe_step(payload, ctx), ctx)
     assert err.value.code == "video_too_long"
+
+
+def test_the_plan_limit_recorded_at_upload_stops_the_jobs_decode(tmp_path: Path) -> None:
+    world = make_world(tmp_path)
+    o = world.add_org("acme")
+    world.campaign(o)
+    video = write_video(tmp_path / "v.mp4", seconds=4, fps=5, size=(64, 48), frame=grey_frames(64, 48))
+    asset = world.asset(o)["asset"]
+    assert world.upload(o, asset, video.read_bytes(), "v.mp4").status_code == 202
+    stored = world.services.repo.get_asset("acme", asset) or {}
+    assert stored["max_video_s"] == 600  # enterprise
+    # As if the decode found more than the upload's packet scan did: the job holds the line.
+    world.services.repo.update_asset("acme", asset, {"max_video_s": 2.0})
+    world.run_jobs()
+    got = world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()
+    assert got["status"] == "failed" and got["error"]["code"] == "video_too_long", got

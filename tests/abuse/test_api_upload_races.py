@@ -170,3 +170,16 @@ def test_concurrent_completions_of_a_presigned_upload_queue_one_job_and_keep_the
     jobs = [j for j in services.table.query("JOBQ#queued", index="GSI1").items if j["asset"] == asset]
     assert len(jobs) == 1
     assert client.get("/v1/org", headers=headers).json()["usage"]["analyses"] == 1
+
+
+def test_a_new_upload_after_a_failed_analysis_replaces_the_original(world: World) -> None:
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    first, second = jpeg(photo(seed=1)), jpeg(photo(seed=2))
+    assert world.upload(o, asset, first).status_code == 202
+    world.services.repo.update_asset("acme", asset, {"status": "failed"})  # the analysis failed
+    assert world.upload(o, asset, second).status_code == 202
+    assert originals(world, "acme", asset) == [second]
+    assert world.run_jobs() >= 1
+    assert world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["status"] == "done"
+    assert usage(world, "acme") == 2
