@@ -38,3 +38,26 @@ def test_api_docs_load_with_no_request_leaving_the_server(admin_page: Any, live_
     assert admin_page.locator(".opblock").count() > 10
     shot(admin_page, "docs")
     assert outside == []
+
+
+def test_sign_in_and_search_the_library_with_the_keyboard_alone(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/login")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "impactlens home"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "email"
+    page.keyboard.type(live_server.admin_email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(live_server.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/library")
+    page.focus("#f-q")
+    page.keyboard.type("nothing-matches-this")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=nothing-matches-this**")
+    assert "No assets here yet" in page.locator("main").inner_text()
+    context.close()
