@@ -14,6 +14,7 @@ Items: ``HOOK#<job>.<event>`` / ``HOOK``, GSI1 ``HOOKQ#<state>`` / ULID (oldest 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..accounts.security import sign
 from ..db.repository import new_ulid
-from ..db.table import NOT_EXISTS, Condition, ConditionFailedError, Item
+from ..db.table import NOT_EXISTS, Condition, ConditionFailedError, Item, iterate
 from ..net.safe_http import UnsafeURLError, check_url, post
 from ..services import Services
 from ..settings import Settings
@@ -120,7 +121,8 @@ class WebhookDispatcher:
 
     def _claim(self) -> Item | None:
         now = self.services.clock()
-        for cand in self.services.table.query("HOOKQ#queued", index="GSI1", limit=50).items:
+        # Looks past a long backlog of a tenant that is busy here, so it cannot starve others.
+        for cand in itertools.islice(iterate(self.services.table, "HOOKQ#queued", index="GSI1", limit=100), 2000):
             if float(cand.get("not_before", 0)) > now:
                 continue
             with self._lock:
