@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from impactlens.evaluation.protocol import METRICS, evaluate, nus, osie, summarise  # noqa: E402
 from impactlens.media.heatmap import upsample_density  # noqa: E402
-from impactlens.models.readout import GRID, gaussian_kernel  # noqa: E402
+from impactlens.models.readout import GRID, TAPS, gaussian_kernel  # noqa: E402
 
 CACHE = ROOT / ".cache" / "saliency"
 DATA = ROOT.parent / "shared" / "data"
@@ -40,7 +40,7 @@ VAL = {"nus_train": range(350, 400), "osie_train": range(540, 600)}  # image ind
 
 
 class Features:
-    """Memory-mapped cached taps of several backbones for one set; standardised per batch."""
+    """Memory-mapped cached taps of several backbones for one set."""
 
     def __init__(self, backbones: list[str], set_name: str) -> None:
         self.taps: list[tuple[str, np.ndarray]] = []
@@ -52,12 +52,47 @@ class Features:
         self.mirrored: bool = info["mirrored"]
         self.counts = torch.from_numpy(np.load(CACHE / backbones[0] / f"{set_name}.counts.npy"))
 
-    def batch(self, rows: np.ndarray, mu: dict[str, np.ndarray], sd: dict[str, np.ndarray]) -> list[torch.Tensor]:
+
+class Projection:
+    """Per tap: channel standardisation, then the top principal components of the channels.
+
+    The readout's first layer is linear in the features, so training it on k principal
+    components and exporting W @ P.T / sd (bias shifted by the mean) is exact; keeping the
+    leading components (99%+ of the variance) is a mild regulariser and makes the training
+    set small enough to hold in memory, so epochs cost seconds, not minutes.
+    """
+
+    def __init__(self, sets: list[tuple[Features, np.ndarray]], components: dict[str, int]) -> None:
+        self.mu: dict[str, np.ndarray] = {}
+        self.sd: dict[str, np.ndarray] = {}
+        self.basis: dict[str, np.ndarray] = {}
+        self.explained: dict[str, float] = {}
+        for i, (name, _) in enumerate(sets[0][0].taps):
+            x = np.concatenate([f.taps[i][1][np.sort(rows[::7])].astype(np.float32) for f, rows in sets])
+            x = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+            mu, sd = x.mean(0), x.std(0) + 1e-3
+            z = (x - mu) / sd
+            cov = z.T @ z / len(z)
+            vals, vecs = np.linalg.eigh(cov.astype(np.float64))
+            k = min(components.get(name.split(":")[1], len(vals)), len(vals))
+            order = np.argsort(vals)[::-1][:k]
+            self.mu[name], self.sd[name], self.basis[name] = mu, sd, vecs[:, order].astype(np.float32)
+            self.explained[name] = float(vals[order].sum() / vals.sum())
+
+    def apply(self, feats: Features) -> list[torch.Tensor]:
         out = []
-        for name, arr in self.taps:
-            x = (arr[np.sort(rows)].astype(np.float32) - mu[name][:, None, None]) / sd[name][:, None, None]
-            out.append(torch.from_numpy(x))
+        for name, arr in feats.taps:
+            p = np.empty((len(arr), self.basis[name].shape[1], *arr.shape[2:]), np.float16)
+            for b in range(0, len(arr), 32):
+                x = (arr[b : b + 32].astype(np.float32) - self.mu[name][:, None, None]) / self.sd[name][:, None, None]
+                p[b : b + 32] = np.einsum("nchw,ck->nkhw", x, self.basis[name])
+            out.append(torch.from_numpy(p))
         return out
+
+
+def rows_to(tensors: list[torch.Tensor], rows: np.ndarray) -> list[torch.Tensor]:
+    idx = torch.from_numpy(np.sort(rows))
+    return [t[idx].float() for t in tensors]
 
 
 class Readout(torch.nn.Module):
@@ -73,14 +108,19 @@ class Readout(torch.nn.Module):
 
     def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
         # The first 1x1 convolution commutes with the (linear, per-channel) upsampling, so it
-        # runs on each tap at its own resolution: about 10x less work than upsampling first.
+        # runs on each tap at its own resolution, contributions of one resolution are summed,
+        # and only the sums are upsampled: about 10x less work than upsampling the features.
         first = self.layers[0]
-        x = first.bias.view(1, -1, 1, 1)
+        by_size: dict[tuple[int, int], torch.Tensor] = {}
         for t, w in zip(taps, torch.split(first.weight, list(self.split), dim=1), strict=True):
             if self.training and self.dropout:
                 t = F.dropout2d(t, self.dropout)
             y = F.conv2d(t, w)
-            x = x + (F.interpolate(y, (H, W), mode="bilinear", align_corners=False) if y.shape[-2:] != (H, W) else y)
+            key = (int(y.shape[-2]), int(y.shape[-1]))
+            by_size[key] = by_size[key] + y if key in by_size else y
+        x = first.bias.view(1, -1, 1, 1)
+        for (h, w), y in by_size.items():
+            x = x + (y if (h, w) == (H, W) else upsample(y))
         for layer in self.layers[1:]:
             x = layer(F.relu(x))
         k, p = self.kernel, len(self.kernel) // 2
@@ -90,6 +130,24 @@ class Readout(torch.nn.Module):
         return F.log_softmax(x.flatten(1), 1)
 
 
+def _bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in): the half-pixel bilinear resize as a matrix (ONNX Resize "linear")."""
+    eye = torch.eye(n_in).view(n_in, 1, n_in)
+    return F.interpolate(eye, n_out, mode="linear", align_corners=False)[:, 0].T.contiguous()
+
+
+_UP: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def upsample(y: torch.Tensor) -> torch.Tensor:
+    """Bilinear resize to the grid as two small matrix products (far faster than interpolate on CPU)."""
+    h, w = int(y.shape[-2]), int(y.shape[-1])
+    if (h, w) not in _UP:
+        _UP[(h, w)] = (_bilinear_matrix(h, H), _bilinear_matrix(w, W))
+    uh, uw = _UP[(h, w)]
+    return uh @ (y @ uw.T)
+
+
 def nll(logp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return -(logp * counts.flatten(1)).sum() / counts.sum()
 
@@ -97,6 +155,27 @@ def nll(logp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
 def rows_of(images: range | list[int], with_mirror: bool) -> np.ndarray:
     """Rows of a training set's images (image i is row 2i as is, 2i + 1 mirrored)."""
     return np.array([2 * i + f for i in images for f in ((0, 1) if with_mirror else (0,))], np.int64)
+
+
+def projected(
+    backbones: list[str], train_sets: list[str], components: dict[str, int], sets: dict[str, Features], fit: dict
+) -> tuple[Projection, dict[str, list[torch.Tensor]]]:
+    """The projection fitted on the training sets' fit rows, and every set projected (cached)."""
+    key = f"{'+'.join(backbones)}_{'+'.join(train_sets)}_{'-'.join(str(v) for v in components.values())}"
+    path = CACHE / "projected" / f"{key}.pt"
+    if path.exists():
+        proj, tens = torch.load(path, weights_only=False)
+        return proj, tens
+    t = time.time()
+    proj = Projection([(sets[s], fit[s]) for s in train_sets], components)
+    print(f"projection fitted ({time.time() - t:.0f}s): explained {proj.explained}", file=sys.stderr, flush=True)
+    tens = {f"{s}_train": proj.apply(f) for s, f in sets.items()}
+    for s in ("nus", "osie"):
+        tens[f"{s}_test"] = proj.apply(Features(backbones, f"{s}_test"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save((proj, tens), path)
+    print(f"projected every set ({time.time() - t:.0f}s)", file=sys.stderr, flush=True)
+    return proj, tens
 
 
 def main() -> None:
@@ -110,28 +189,26 @@ def main() -> None:
     ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--centre", default="12,16")
+    ap.add_argument("--components", default="24,48,64,128", help="principal components kept per tap (f8,f16,f32,head)")
     ap.add_argument("--test", action="store_true")
     ap.add_argument("--export", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # the machine is shared: spinning OpenMP workers only burn CPU
     torch.use_deterministic_algorithms(True)
     backbones = args.backbones.split(",")
     sets = {s: Features(backbones, f"{s}_train") for s in ("nus", "osie")}
     fit = {s: rows_of([i for i in range(len(f.names)) if i not in VAL[f"{s}_train"]], True) for s, f in sets.items()}
     val = {s: rows_of(VAL[f"{s}_train"], False) for s in sets}  # originals only
     train_sets = args.train.split(",")
-    # Per-channel statistics over the fitted images (a sample of rows), folded into the first layer on export.
-    mu, sd = {}, {}
-    for i, (name, _) in enumerate(sets[train_sets[0]].taps):
-        parts = [sets[s].taps[i][1][np.sort(fit[s][::7])].astype(np.float32) for s in train_sets]
-        x = np.concatenate(parts)
-        mu[name], sd[name] = x.mean((0, 2, 3)), x.std((0, 2, 3)) + 1e-3
-    split = tuple(arr.shape[1] for _, arr in sets["nus"].taps)
+    components = dict(zip(TAPS, (int(x) for x in args.components.split(",")), strict=True))
+    proj, tens = projected(backbones, train_sets, components, sets, fit)
+    split = tuple(t.shape[1] for t in tens["nus_train"])
     hidden = tuple(int(x) for x in args.hidden.split(",") if x)
     centre = tuple(int(x) for x in args.centre.split(","))
     model = Readout(split, args.sigma, hidden, args.dropout, (centre[0], centre[1]))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.wd)
-    val_batches = {s: (sets[s].batch(val[s], mu, sd), sets[s].counts[np.sort(val[s])]) for s in sets}
+    val_batches = {s: (rows_to(tens[f"{s}_train"], val[s]), sets[s].counts[np.sort(val[s])]) for s in sets}
     best, best_state, t0, history = float("inf"), None, time.time(), []
     rng = np.random.default_rng(0)
     for epoch in range(args.epochs):
@@ -142,7 +219,7 @@ def main() -> None:
             batches += [(s, rows[b : b + 16]) for b in range(0, len(rows), 16)]
         for j in rng.permutation(len(batches)):
             s, rows = batches[j]
-            loss = nll(model(sets[s].batch(rows, mu, sd)), sets[s].counts[np.sort(rows)])
+            loss = nll(model(rows_to(tens[f"{s}_train"], rows)), sets[s].counts[np.sort(rows)])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -167,10 +244,11 @@ def main() -> None:
         "gain_nats_per_fixation": {s: base[s] - val_nll[s] for s in sets},
     }
     if args.test:
-        result["test"] = test(model, backbones, mu, sd)
+        result["test"] = test(model, {s: tens[f"{s}_test"] for s in ("nus", "osie")}, backbones)
     if args.export:
         info = {k: result[k] for k in ("args", "val_nll", "gain_nats_per_fixation")}
-        export(model, mu, sd, args.sigma, backbones, info=info)
+        info["explained_variance"] = proj.explained
+        export(model, proj, args.sigma, backbones, info=info)
     print(json.dumps(result))
 
 
@@ -198,12 +276,14 @@ def smooth_logsoftmax(logits: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(x.flatten(1), 1)
 
 
-def test(model: Readout, backbones: list[str], mu, sd) -> dict[str, dict[str, list[float]]]:
+def test(
+    model: Readout, tens: dict[str, list[torch.Tensor]], backbones: list[str]
+) -> dict[str, dict[str, list[float]]]:
     out = {}
     for name, protocol in (("nus", nus(DATA / "nus-scene")), ("osie", osie(DATA / "osie"))):
         feats = Features(backbones, f"{name}_test")
         with torch.no_grad():
-            logp = model(feats.batch(np.arange(len(feats.names)), mu, sd)).view(-1, H, W).exp().numpy()
+            logp = model(rows_to(tens[name], np.arange(len(feats.names)))).view(-1, H, W).exp().numpy()
         grids = dict(zip(feats.names, logp, strict=True))
         scores = evaluate(protocol, {"ours": lambda n, im, g=grids: upsample_density(g[n], im.size[0], im.size[1])})
         out[name] = {m: [round(x, 4) for x in v] for m, v in summarise(scores)["ours"].items() if m in METRICS}
@@ -211,16 +291,23 @@ def test(model: Readout, backbones: list[str], mu, sd) -> dict[str, dict[str, li
     return out
 
 
-def export(model: Readout, mu, sd, sigma: float, backbones: list[str], info: dict) -> None:
+def export(model: Readout, proj: Projection, sigma: float, backbones: list[str], info: dict) -> None:
     arrays: dict[str, np.ndarray] = {}
-    names = [n for n in mu]
-    m = np.concatenate([mu[n] for n in names])
-    s = np.concatenate([sd[n] for n in names])
+    names = list(proj.mu)
+    m = np.concatenate([proj.mu[n] for n in names]).astype(np.float64)
+    s = np.concatenate([proj.sd[n] for n in names]).astype(np.float64)
+    # First layer on principal components -> on standardised channels -> on raw channels.
+    basis = np.zeros((len(m), sum(proj.basis[n].shape[1] for n in names)))
+    r = c = 0
+    for n in names:
+        b = proj.basis[n]
+        basis[r : r + b.shape[0], c : c + b.shape[1]] = b
+        r, c = r + b.shape[0], c + b.shape[1]
     for i, layer in enumerate(model.layers):
         w = layer.weight.detach().numpy().astype(np.float64)
         b = layer.bias.detach().numpy().astype(np.float64)
         if i == 0:
-            w2 = w[:, :, 0, 0] / s[None, :]
+            w2 = (w[:, :, 0, 0] @ basis.T) / s[None, :]
             b = b - w2 @ m
             w = w2[:, :, None, None]
         arrays[f"readout.{i}.weight"] = w.astype(np.float32)
