@@ -38,6 +38,13 @@ from .templating import render
 router = APIRouter()
 DISPLAY_LONG_SIDE = 1280  # enough for a detail view on a large screen; originals can be 50 MP
 FILE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4", ".npz": "application/octet-stream"}
+METRIC_WORDS = {  # the registry's metric keys, for the "about this score" panel: (words, format)
+    "recall_composites": ("recall on faces composited into scenes", "{:.0%}"),
+    "recall_drawn_words": ("recall on words drawn into scenes", "{:.0%}"),
+    "human_fixation_lift": ("human fixations inside detections vs their area", "{:.1f}×"),
+    "time_vs_saliency": ("run time relative to the saliency model", "{:.2g}×"),
+    "speedup_vs_reference": ("speed-up over the reference", "{:.2g}×"),
+}
 IN_PROGRESS = ("awaiting_upload", "queued", "processing")
 ERROR_WORDS = {  # the worker's error codes, said plainly; the stored message follows
     "corrupt_media": "The file could not be decoded: it looks damaged or truncated.",
@@ -119,7 +126,11 @@ def about_models(analysis: dict[str, Any]) -> list[dict[str, Any]]:
             metrics = get_spec(info["name"], info["variant"]).metrics
         except KeyError:
             metrics = {}
-        out.append({"task": task, **info, "metrics": metrics})
+        figures = []
+        for k, v in metrics.items():
+            words, fmt = METRIC_WORDS.get(k, (k.replace("_", " "), "{:.3g}"))
+            figures.append(f"{words} {fmt.format(v)}")
+        out.append({"task": task, **info, "metrics": metrics, "figures": figures})
     return out
 
 
