@@ -64,3 +64,61 @@ def test_sixteen_bit_values_are_scaled_not_clipped():
     arr = np.asarray(decode_image(mc.png16(), LIMIT).image)
     assert arr[0, 0, 0] == 0 and arr[-1, -1, 0] == 255
     assert 100 < arr[50, 100, 0] < 160  # mid-ramp stays mid-grey
+
+
+def _ramp_rgb(width: int, height: int):
+    import numpy as np
+    from PIL import Image
+
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    return Image.fromarray(np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], -1).astype(np.uint8), "RGB")
+
+
+def test_a_large_png_is_worked_on_at_a_bounded_size_and_redrawn_at_full_size():
+    import numpy as np
+
+    from impactlens.media.image_io import WORK_LONG_SIDE
+
+    im = _ramp_rgb(WORK_LONG_SIDE * 2 + 100, 300)
+    decoded = decode_image(mc._encode(im, "PNG"), LIMIT)
+    assert (decoded.width, decoded.height) == im.size
+    assert max(decoded.image.size) <= WORK_LONG_SIDE and decoded.image.mode == "RGB"
+    assert decoded.image.width == im.width // 3  # reduced by a whole factor
+    full = decoded.full_image()
+    assert full.size == im.size
+    assert np.array_equal(np.asarray(full), np.asarray(im))
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_with_its_orientation():
+    import io
+
+    from PIL import Image
+
+    from impactlens.media.image_io import WORK_LONG_SIDE
+
+    im = _ramp_rgb(4400, 3000)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    decoded = decode_image(buf.getvalue(), LIMIT)
+    assert (decoded.width, decoded.height) == (3000, 4400)
+    assert max(decoded.image.size) <= WORK_LONG_SIDE
+    assert decoded.image.width < decoded.image.height
+    assert any("EXIF orientation 6" in w for w in decoded.warnings)
+    assert decoded.full_image().size == (3000, 4400)
+
+
+def test_a_large_sixteen_bit_png_is_scaled_not_clipped_at_both_sizes():
+    import numpy as np
+    from PIL import Image
+
+    row = np.linspace(0, 65535, 4200).astype(np.uint16)
+    data = mc._encode(Image.fromarray(np.ascontiguousarray(np.broadcast_to(row, (64, 4200)))), "PNG")
+    decoded = decode_image(data, LIMIT)
+    small = np.asarray(decoded.image)[..., 0]
+    full = np.asarray(decoded.full_image())
+    assert decoded.full_image().mode == "L" and full.shape == (64, 4200)
+    assert full[0, 0] == 0 and full[0, -1] == 255 and 120 < full[0, 2100] < 136
+    assert small[0, 0] < 5 and small[0, -1] > 250

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -13,9 +15,9 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import maximum_filter
 
-from ..media.heatmap import blend_heatmap, density_png16, upsample_density
+from ..media.heatmap import Density, render_pngs
 from ..media.image_io import DecodedImage
-from ..models.detectors import FACE_MODEL, TEXT_MODEL, ElementDetectors, load_detectors
+from ..models.detectors import FACE_MODEL, TEXT_MODEL, Detection, ElementDetectors, load_detectors
 from ..models.registry import ModelSpec, get_spec, read_manifest
 from ..models.runtime import MemorabilityModel, SaliencyModel, load_memorability, load_saliency
 from ..settings import Settings
@@ -40,13 +42,16 @@ def percentile_of(score: float) -> float:
     return float(100.0 * (below + at_or_below) / (2 * len(ref)))
 
 
-def attention_shares(density: np.ndarray, aois: list[AOI]) -> list[AttentionShare]:
+def attention_shares(density: np.ndarray | Density, aois: list[AOI]) -> list[AttentionShare]:
     h, w = density.shape
     out = []
     for a in aois:
         x0, y0 = max(0, int(round(a.x))), max(0, int(round(a.y)))
         x1, y1 = min(w, int(round(a.x + a.w))), min(h, int(round(a.y + a.h)))
-        share = float(density[y0:y1, x0:x1].sum(dtype=np.float64)) if x1 > x0 and y1 > y0 else 0.0
+        if isinstance(density, Density):
+            share = density.region_sum(x0, y0, x1, y1)
+        else:
+            share = float(density[y0:y1, x0:x1].sum(dtype=np.float64)) if x1 > x0 and y1 > y0 else 0.0
         area = max(0, x1 - x0) * max(0, y1 - y0) / float(w * h)
         out.append(AttentionShare(name=a.name, share=share, area_fraction=area, lift=share / area if area else 0.0))
     return out
@@ -95,9 +100,18 @@ def model_infos(settings: Settings) -> dict[str, ModelInfo]:
 @dataclass
 class ImageOutcome:
     analysis: ImageAnalysis
-    density: np.ndarray  # full resolution, sums to 1
-    image: Image.Image
+    density: Density  # at the image's full size, sums to 1 (computed in strips)
+    image: Image.Image  # what the models saw: long side at most image_io.WORK_LONG_SIDE
     grid: np.ndarray | None = None  # the model's grid, kept to recompute AOI shares later
+    full_image: Callable[[], Image.Image] | None = None  # the full-size picture, decoded on demand
+
+
+def _to_full_size(found: list[Detection], decoded: DecodedImage) -> list[Detection]:
+    """Detections on the working picture, in the full picture's pixels."""
+    sx, sy = decoded.width / decoded.image.width, decoded.height / decoded.image.height
+    if (sx, sy) == (1.0, 1.0):
+        return found
+    return [dataclasses.replace(d, x=d.x * sx, y=d.y * sy, w=d.w * sx, h=d.h * sy) for d in found]
 
 
 class ImageEngine:
@@ -141,9 +155,10 @@ class ImageEngine:
         score, mem_s = self.memorability.predict(decoded.image)
         grid, sal_s = self.saliency.predict(decoded.image)
         t1 = time.perf_counter()
-        density = upsample_density(grid, decoded.width, decoded.height)
+        density = Density(grid, decoded.width, decoded.height)
         t2 = time.perf_counter()
-        named = element_boxes(self.detectors.detect(decoded.image)) if self.detectors else []
+        found = self.detectors.detect(decoded.image) if self.detectors else []
+        named = element_boxes(_to_full_size(found, decoded))
         t3 = time.perf_counter()
         extra = measures(grid, decoded.image)
         analysis = ImageAnalysis(
@@ -169,7 +184,7 @@ class ImageEngine:
         analysis.timings_s["detect"] = t3 - t2
         analysis.timings_s["measures"] = time.perf_counter() - t3
         analysis.timings_s["total"] = decode_s + (time.perf_counter() - t0)
-        return ImageOutcome(analysis, density, decoded.image, grid)
+        return ImageOutcome(analysis, density, decoded.image, grid, decoded.full_image)
 
 
 def write_image_outputs(outcome: ImageOutcome, out_dir: Path, stem: str) -> dict[str, Path]:
@@ -181,8 +196,10 @@ def write_image_outputs(outcome: ImageOutcome, out_dir: Path, stem: str) -> dict
         "json": out_dir / f"{stem}.json",
     }
     t = time.perf_counter()
-    _atomic_image(density_png16(outcome.density), paths["saliency"])
-    _atomic_image(blend_heatmap(outcome.image, outcome.density), paths["heatmap"])
+    for name, png in render_pngs(outcome.full_image or (lambda: outcome.image), outcome.density):
+        tmp = paths[name].with_name(paths[name].name + ".tmp")
+        tmp.write_bytes(png)
+        tmp.replace(paths[name])
     a = outcome.analysis
     a.outputs = {k: p.name for k, p in paths.items() if k != "json"}
     a.timings_s["render"] = time.perf_counter() - t
@@ -190,9 +207,3 @@ def write_image_outputs(outcome: ImageOutcome, out_dir: Path, stem: str) -> dict
     tmp.write_text(a.model_dump_json(indent=2))
     tmp.replace(paths["json"])
     return paths
-
-
-def _atomic_image(image: Image.Image, dest: Path) -> None:
-    tmp = dest.with_name(dest.name + ".tmp")
-    image.save(tmp, format="PNG")
-    tmp.replace(dest)

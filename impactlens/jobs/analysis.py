@@ -20,7 +20,7 @@ from ..engine.image import ImageEngine, attention_shares
 from ..engine.types import AOI, ImageAnalysis, VideoAnalysis
 from ..engine.video import video_attention
 from ..errors import MediaError
-from ..media.heatmap import blend_heatmap, density_png16, upsample_density
+from ..media.heatmap import Density, render_pngs
 from ..media.image_io import decode_image
 from ..media.video_io import target_size
 from ..pipeline.chunks import load_result
@@ -58,12 +58,6 @@ def results_prefix(org: str, asset: str, version: str) -> str:
     return f"{asset_prefix(org, asset)}/results/{version}"
 
 
-def _png(image: Any) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def analyse_image_asset(
     services: Services, engine: ImageEngine, asset: dict[str, Any], prefix: str
 ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -75,8 +69,8 @@ def analyse_image_asset(
     buf = io.BytesIO()
     np.save(buf, outcome.grid.astype(np.float32), allow_pickle=False)
     services.blobs.put(f"{prefix}/grid.npy", buf.getvalue(), "application/octet-stream")
-    services.blobs.put(f"{prefix}/saliency.png", _png(density_png16(outcome.density)), "image/png")
-    services.blobs.put(f"{prefix}/heatmap.png", _png(blend_heatmap(outcome.image, outcome.density)), "image/png")
+    for name, png in render_pngs(outcome.full_image or (lambda: outcome.image), outcome.density):
+        services.blobs.put(f"{prefix}/{name}.png", png, "image/png")
     a = outcome.analysis
     a.outputs = {"saliency": "saliency.png", "heatmap": "heatmap.png"}
     scores = {"memorability": a.memorability, "memorability_percentile": a.memorability_percentile}
@@ -119,7 +113,7 @@ def recompute_attention(services: Services, org: str, asset_id: str, aois: list[
     prefix = results_prefix(org, asset_id, version)  # type: ignore[arg-type]
     if asset["kind"] == "image":
         grid = np.load(io.BytesIO(services.blobs.read(f"{prefix}/grid.npy")), allow_pickle=False)
-        density = upsample_density(grid, int(result["width"]), int(result["height"]))
+        density = Density(grid, int(result["width"]), int(result["height"]))
         result["attention"] = [a.model_dump() for a in attention_shares(density, aois)]
         ImageAnalysis.model_validate(result)
     else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterator
+
 import numpy as np
 from PIL import Image
 
@@ -55,11 +58,122 @@ def density_png16(density: np.ndarray) -> Image.Image:
     return Image.fromarray(values)  # mode I;16
 
 
-def blend_heatmap(image: Image.Image, density: np.ndarray, max_alpha: float = 0.65) -> Image.Image:
-    """Colour-coded attention over the image; low-attention areas keep the photo visible."""
-    norm = density / (float(density.max()) or 1.0)
+def _blend(base: Image.Image, norm: np.ndarray, max_alpha: float) -> Image.Image:
+    """The heatmap's colours over `base` where `norm` is density / its maximum (0..1)."""
     colours = turbo_lut(norm).astype(np.float32)
     alpha = (max_alpha * np.sqrt(norm))[..., None].astype(np.float32)
-    base = np.asarray(image.convert("RGB"), dtype=np.float32)
-    out = base * (1 - alpha) + colours * alpha
+    rgb = np.asarray(base.convert("RGB"), dtype=np.float32)
+    out = rgb * (1 - alpha) + colours * alpha
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def blend_heatmap(image: Image.Image, density: np.ndarray, max_alpha: float = 0.65) -> Image.Image:
+    """Colour-coded attention over the image; low-attention areas keep the photo visible."""
+    return _blend(image, density / (float(density.max()) or 1.0), max_alpha)
+
+
+# Pixels per strip when a map is computed at an image's full size (a few MB of float32).
+STRIP_PIXELS = 1 << 20
+
+
+class Density:
+    """A saliency grid shown at an image's size without holding it at that size.
+
+    Values are upsample_density()'s (bilinear, clipped at 0, renormalised to sum to 1), but
+    computed a strip of rows at a time: at 9400x9400 the full float map alone is 350 MB.
+    """
+
+    def __init__(self, grid: np.ndarray, width: int, height: int) -> None:
+        self.grid = np.asarray(grid, np.float32)
+        self.width, self.height = width, height
+        self._source = Image.fromarray(self.grid, "F")
+        self._total: float | None = None
+        self._peak = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def raw(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """Unnormalised values of the region (the same as cropping the full-size resize)."""
+        gh, gw = self.grid.shape
+        sx, sy = gw / self.width, gh / self.height
+        part = self._source.resize(
+            (x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        )
+        return np.maximum(np.asarray(part, dtype=np.float32), 0)
+
+    def _row_ranges(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
+        rows = max(1, STRIP_PIXELS // max(1, x1 - x0))
+        return [(y, min(y + rows, y1)) for y in range(y0, y1, rows)]
+
+    def _scan(self) -> None:
+        total, peak = 0.0, 0.0
+        for a, b in self._row_ranges(0, self.height, 0, self.width):
+            strip = self.raw(0, a, self.width, b)
+            total += float(strip.sum(dtype=np.float64))
+            peak = max(peak, float(strip.max()))
+        self._total, self._peak = total, peak
+
+    @property
+    def total(self) -> float:
+        if self._total is None:
+            self._scan()
+        assert self._total is not None
+        return self._total
+
+    def region_sum(self, x0: int, y0: int, x1: int, y1: int) -> float:
+        """The density's mass in [x0, x1) x [y0, y1): the share of attention there."""
+        if x1 <= x0 or y1 <= y0:
+            return 0.0
+        if self.total <= 0:
+            return (x1 - x0) * (y1 - y0) / float(self.width * self.height)
+        mass = sum(float(self.raw(x0, a, x1, b).sum(dtype=np.float64)) for a, b in self._row_ranges(y0, y1, x0, x1))
+        return mass / self.total
+
+    def strips(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows of density / its maximum in [0, 1]) from top to bottom."""
+        peak = self._peak if self.total > 0 else 0.0
+        peak = peak or 1.0
+        for a, b in self._row_ranges(0, self.height, 0, self.width):
+            yield a, self.raw(0, a, self.width, b) / np.float32(peak)
+
+    def full(self) -> np.ndarray:
+        """The whole map (sums to 1); for small images and tests."""
+        return upsample_density(self.grid, self.width, self.height)
+
+
+def saliency_image(density: Density) -> Image.Image:
+    """density_png16() of the full-size map, built a strip at a time."""
+    out = Image.new("I;16", (density.width, density.height))
+    for y, norm in density.strips():
+        out.paste(Image.fromarray(np.round(norm * 65535.0).astype(np.uint16)), (0, y))
+    return out
+
+
+def heatmap_image(image: Image.Image, density: Density, max_alpha: float = 0.65) -> Image.Image:
+    """blend_heatmap() over the full-size picture, built a strip at a time."""
+    if image.size != (density.width, density.height):
+        image = image.resize((density.width, density.height), Image.Resampling.BILINEAR)
+    out = Image.new("RGB", (density.width, density.height))
+    for y, norm in density.strips():
+        base = image.crop((0, y, density.width, y + norm.shape[0]))
+        out.paste(_blend(base, norm, max_alpha), (0, y))
+    return out
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def render_pngs(picture: Callable[[], Image.Image], density: Density) -> Iterator[tuple[str, bytes]]:
+    """The image outputs, one at a time: ("saliency", 16-bit PNG) then ("heatmap", PNG).
+
+    The one painter for image results (the CLI's files and the API's blobs). `picture` gives
+    the full-size picture; it is called after the saliency map is encoded and released, so
+    the two full-size frames are never in memory together.
+    """
+    yield "saliency", _png(saliency_image(density))
+    yield "heatmap", _png(heatmap_image(picture(), density))

@@ -1,52 +1,129 @@
-"""Safe image decoding: every way an upload can be broken ends in a MediaError with a code."""
+"""Safe image decoding: every way an upload can be broken ends in a MediaError with a code.
+
+Memory: a small file can hold a huge frame (a 168 KB PNG of 9400x9400 16-bit pixels). The
+models never look at more than a few hundred pixels a side, so what the analysis works on
+is decoded at a bounded size: JPEG is decoded at a reduced DCT scale (draft), any other
+format is decoded once and then converted to 8 bits and box-reduced strip by strip, never
+as a float copy of the full frame. The full-resolution picture is decoded again only for
+the heatmap drawn over it (`DecodedImage.full_image`).
+"""
 
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import MediaError
 
 MIN_SIDE = 16
+# Long side of the picture the analysis works on: the models and detectors resize to at
+# most 736 px, and clutter to 256 px; larger images are reduced by a whole factor.
+WORK_LONG_SIDE = 2048
+# Rows converted at a time, so a conversion's temporaries stay at a few MB.
+STRIP_PIXELS = 1 << 21
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 @dataclass
 class DecodedImage:
-    image: Image.Image  # RGB, EXIF orientation applied
+    image: Image.Image  # RGB, EXIF orientation applied; long side at most WORK_LONG_SIDE
     format: str
     original_mode: str
-    width: int
+    width: int  # of the full picture, EXIF orientation applied
     height: int
     warnings: list[str] = field(default_factory=list)
+    data: bytes | None = field(default=None, repr=False)  # the file, to decode at full size again
+    orientation: int | None = None  # EXIF orientation, already applied to `image`
+
+    def full_image(self) -> Image.Image:
+        """The picture at (width, height), 8-bit "L" or "RGB": what a heatmap is drawn over."""
+        if self.image.size == (self.width, self.height) or self.data is None:
+            return self.image
+        im = _open(self.data)
+        _load(im)
+        return _orient(_eight_bit(im, 1, []), self.orientation)
 
 
-def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orient(im: Image.Image, orientation: int | None) -> Image.Image:
+    """EXIF orientation applied (as ImageOps.exif_transpose does, on an image without EXIF)."""
+    method = _TRANSPOSE.get(orientation or 1)
+    return im.transpose(method) if method is not None else im
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise MediaError("not a recognised image format", "unsupported_media") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(f"image too large to decode safely: {exc}", "image_too_large") from exc
+    except OSError as exc:
+        raise MediaError(f"cannot read image header: {exc}", "corrupt_image") from exc
+
+
+def _load(im: Image.Image) -> None:
+    try:
+        im.seek(0)
+        im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"the image data is truncated or corrupt: {exc}", "corrupt_image") from exc
+
+
+def _wide_to_8bit(mode: str, im: Image.Image) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-strip scaling of a 16/32-bit or float image to 8 bits (the whole image's range)."""
+    lo, hi = (float(v) for v in cast(tuple[float, float], im.getextrema()))
+    if mode == "F":
+        span = hi - lo or 1.0
+        return lambda a: ((a.astype(np.float64) - lo) / span * 255.0).astype(np.uint8)
+    top = 65535.0 if mode.startswith("I;16") or hi > 255 else 255.0
+    return lambda a: np.clip(a.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:
+    """8-bit L or RGB, transparency over white, reduced by `factor`, one strip of rows at a time."""
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-        notes.append(f"{mode} image scaled to 8 bits")
-    elif mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) / (hi - lo or 1.0) * 255.0
-        im = Image.fromarray(scaled.astype(np.uint8), "L")
-        notes.append("floating-point image rescaled to 8 bits")
-    if im.mode == "P":
-        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    scale = _wide_to_8bit(mode, im) if mode in _WIDE_MODES else None
+    if mode in _WIDE_MODES:
+        notes.append(f"{mode} image scaled to 8 bits" if mode != "F" else "floating-point image rescaled to 8 bits")
+    w, h = im.size
+    out_mode = "L" if mode in (*_WIDE_MODES, "L", "1", "LA", "La") else "RGB"
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
         # Attention models see what a viewer sees: transparency over a white page.
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(background, rgba)
         notes.append("transparent pixels composited over white")
-    return im.convert("RGB") if im.mode != "RGB" else im
+    out = Image.new(out_mode, (max(1, w // factor), max(1, h // factor)))
+    rows = max(factor, STRIP_PIXELS // max(1, w) // factor * factor)
+    for y0 in range(0, out.height * factor, rows):
+        strip = im.crop((0, y0, out.width * factor, min(y0 + rows, out.height * factor)))
+        if scale is not None:
+            strip = Image.fromarray(scale(np.asarray(strip)), "L")
+        elif strip.mode in _ALPHA_MODES or (strip.mode == "P" and "transparency" in im.info):
+            rgba = strip.convert("RGBA")
+            strip = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        strip = strip.convert(out_mode)
+        out.paste(strip.reduce(factor) if factor > 1 else strip, (0, y0 // factor))
+    return out
 
 
 def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
@@ -54,16 +131,7 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if not data:
         raise MediaError("the file is empty (0 bytes)", "empty_file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise MediaError("not a recognised image format", "unsupported_media") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaError(f"image too large to decode safely: {exc}", "image_too_large") from exc
-    except OSError as exc:
-        raise MediaError(f"cannot read image header: {exc}", "corrupt_image") from exc
+    im = _open(data)
     width, height = im.size
     if width * height > max_pixels:
         raise MediaError(
@@ -77,19 +145,24 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
     if frames > 1:
         notes.append(f"animated image with {frames} frames: the first frame was analysed")
     fmt, mode = im.format or "unknown", im.mode
-    try:
-        im.seek(0)
-        im.load()
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"the image data is truncated or corrupt: {exc}", "corrupt_image") from exc
+    orientation = _orientation(im)
+    if im.format == "JPEG" and max(width, height) > WORK_LONG_SIDE:
+        # Decode at 1/2, 1/4 or 1/8 scale in the DCT domain, no smaller than the working size.
+        target = math.ceil(max(width, height) / WORK_LONG_SIDE)
+        im.draft(im.mode, (max(1, width // target), max(1, height // target)))
+    _load(im)
     if mode == "CMYK":
         notes.append("CMYK converted to RGB")
-    orientation = _orientation(im)
-    oriented = ImageOps.exif_transpose(im)
+    factor = math.ceil(max(im.size) / WORK_LONG_SIDE)
+    small = _eight_bit(im, factor, notes)
+    del im
+    oriented = _orient(small, orientation)
     if orientation not in (None, 1):
         notes.append(f"EXIF orientation {orientation} applied")
-    rgb = _to_rgb(oriented, notes)
-    return DecodedImage(rgb, fmt, mode, rgb.width, rgb.height, notes)
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    rgb = oriented.convert("RGB") if oriented.mode != "RGB" else oriented
+    return DecodedImage(rgb, fmt, mode, width, height, notes, data, orientation)
 
 
 def _orientation(im: Image.Image) -> int | None:

@@ -1,0 +1,72 @@
+"""The image painter: maps computed a strip at a time equal the whole-frame ones."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impactlens.engine.image import attention_shares
+from impactlens.engine.types import AOI
+from impactlens.media import heatmap
+from impactlens.media.heatmap import Density, blend_heatmap, density_png16, upsample_density
+
+W, H = 523, 389
+
+
+@pytest.fixture
+def grid():
+    rng = np.random.default_rng(3)
+    g = rng.random((48, 64)) ** 3
+    return g / g.sum()
+
+
+@pytest.fixture(autouse=True)
+def small_strips(monkeypatch):
+    monkeypatch.setattr(heatmap, "STRIP_PIXELS", 7 * W)  # many strips, a short last one
+
+
+def test_saliency_png_in_strips_equals_the_whole_frame_map(grid):
+    whole = np.asarray(density_png16(upsample_density(grid, W, H)), np.int32)
+    strips = np.asarray(heatmap.saliency_image(Density(grid, W, H)), np.int32)
+    assert strips.shape == whole.shape == (H, W)
+    assert strips.max() == 65535
+    assert np.abs(strips - whole).max() <= 1
+
+
+def test_heatmap_in_strips_equals_blending_the_whole_frame(grid):
+    rng = np.random.default_rng(4)
+    picture = Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8), "RGB")
+    whole = np.asarray(blend_heatmap(picture, upsample_density(grid, W, H)), np.int32)
+    strips = np.asarray(heatmap.heatmap_image(picture, Density(grid, W, H)), np.int32)
+    assert np.abs(strips - whole).max() <= 1
+
+
+def test_attention_shares_from_strips_equal_sums_over_the_whole_map(grid):
+    aois = [
+        AOI(name="all", x=0, y=0, w=W, h=H),
+        AOI(name="corner", x=10, y=20, w=100, h=150),
+        AOI(name="edge", x=W - 50, y=H - 60, w=200, h=200),
+    ]
+    whole = attention_shares(upsample_density(grid, W, H), aois)
+    strips = attention_shares(Density(grid, W, H), aois)
+    assert strips[0].share == pytest.approx(1.0, abs=1e-6)
+    for a, b in zip(whole, strips, strict=True):
+        assert b.share == pytest.approx(a.share, rel=1e-5, abs=1e-9)
+        assert b.area_fraction == a.area_fraction
+
+
+def test_render_pngs_yields_saliency_before_asking_for_the_picture(grid):
+    asked = []
+
+    def picture():
+        asked.append(True)
+        return Image.new("RGB", (W, H), "white")
+
+    outputs = heatmap.render_pngs(picture, Density(grid, W, H))
+    name, _ = next(outputs)
+    assert (name, asked) == ("saliency", [])
+    name, png = next(outputs)
+    assert name == "heatmap" and asked == [True]
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.size == (W, H) and im.mode == "RGB"
