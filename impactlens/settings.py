@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # parallel functions) when a state machine is configured; shorter ones in the job runner.
     state_machine_arn: str | None = None
     sfn_min_video_seconds: float = Field(default=120.0, ge=0)
+    # Chunk length under the state machine: each chunk costs Standard state transitions (at
+    # 10-s chunks about half as much as the compute, bench/cloud_cost.py), so chunks are longer.
+    sfn_chunk_seconds: float = Field(default=30.0, gt=0)
     # GET /metrics (Prometheus, embedded shape) answers loopback clients only unless this is set.
     metrics_public: bool = False
     webhook_timeout_s: float = Field(default=5.0, gt=0)  # per delivery attempt, connect to last byte

@@ -410,3 +410,14 @@ def test_tracing_log_retention_and_the_api_edge() -> None:
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
     assert "$context.requestId" in api["AccessLogSettings"]["Format"]
     assert "retry-after" in api["CorsConfiguration"]["ExposeHeaders"]
+
+
+def test_functions_run_one_model_thread_per_lambda_vcpu_of_their_size() -> None:
+    """The sizes bench/cloud_cost.py priced: 2,048 MB is 1.17 vCPU, so one ONNX Runtime thread."""
+    res = _template()["Resources"]
+    for name in ("JobsFunction", "ChunkFunction"):
+        props = res[name]["Properties"]
+        assert props["MemorySize"] == 2048
+        assert props["Environment"]["Variables"]["IMPACTLENS_THREADS"] == "1"
+    jobs_env = res["JobsFunction"]["Properties"]["Environment"]["Variables"]
+    assert float(jobs_env["IMPACTLENS_SFN_MIN_VIDEO_SECONDS"]) <= 36  # in process meets 15 s up to ~36 s

@@ -130,7 +130,7 @@ def services(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch, router: Router)
     use_aws_backend(monkeypatch, aws_endpoint, name)
     monkeypatch.setenv("IMPACTLENS_STATE_MACHINE_ARN", _state_machine(aws_endpoint))
     monkeypatch.setenv("IMPACTLENS_SFN_MIN_VIDEO_SECONDS", "2")
-    monkeypatch.setenv("IMPACTLENS_VIDEO_CHUNK_SECONDS", "1")  # three chunks from three seconds
+    monkeypatch.setenv("IMPACTLENS_SFN_CHUNK_SECONDS", "1")  # three chunks from three seconds
     for cached in (get_settings, lambda_runner._worker, lambda_runner._sfn_client, sfn._services):
         cached.cache_clear()
     s = aws_services(get_settings())

@@ -74,6 +74,7 @@ def execution_input(services: Services, job: dict[str, Any], asset: dict[str, An
     source = {"blob": str(asset.get("source") or source_key(job["org"], job["asset"]))}
     payload = video_payload(job["job"], source, asset.get("name", ""), aois, s)
     payload["output_prefix"] = results_prefix(job["org"], job["asset"], model_version(s))
+    payload["options"]["chunk_seconds"] = s.sfn_chunk_seconds  # the timeline does not depend on it
     return {**payload, "org": job["org"], "asset": job["asset"], "holder": f"sfn:{job['job']}"}
 
 
