@@ -33,6 +33,7 @@ from .errors import ApiError
 UPLOADABLE = ("awaiting_upload", "failed")
 MULTIPART_OVERHEAD = 64 * 1024
 VALIDATION_WAIT_S = 30.0
+MAX_PART_HEADER = 16 * 1024
 
 
 def new_source_key(org: str, asset: str) -> str:
@@ -79,9 +80,16 @@ async def receive_file(
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         st["hname"] += data[start:end]
+        header_room()
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         st["hvalue"] += data[start:end]
+        header_room()
+
+    def header_room() -> None:
+        # Part headers are held in memory: a few KB are plenty, a body's worth is an attack.
+        if len(st["hname"]) + len(st["hvalue"]) > MAX_PART_HEADER:
+            raise ApiError(422, "malformed_multipart", "a multipart header is too long")
 
     def on_header_end() -> None:
         st["headers"][st["hname"].lower()] = st["hvalue"]
