@@ -24,6 +24,7 @@ ROUTES: list[tuple[str, str, Any, bool, bool]] = [
     ("GET", "/v1/users", None, True, False),
     ("POST", "/v1/users", {"email": "x-{uid}@y.test", "name": "X", "password": "long enough pw"}, True, False),
     ("DELETE", "/v1/users/{user}", None, True, True),
+    ("PATCH", "/v1/users/{user}", {"role": "Admin"}, True, True),
     ("GET", "/v1/api-keys", None, True, False),
     ("POST", "/v1/api-keys", {"label": "k"}, True, False),
     ("DELETE", "/v1/api-keys/{key}", None, True, True),

@@ -80,6 +80,11 @@ class AccountService:
         item = self.repo.create_user(org, user, name, email, role, hash_password(password))
         return {k: v for k, v in item.items() if k != "password_hash"}
 
+    def set_role(self, org: str, user: str, role: str) -> Item:
+        """Their open sessions follow at once: a session reads its user's role on every request."""
+        item = self.repo.set_user_role(org, user, role)
+        return {k: v for k, v in item.items() if k != "password_hash"}
+
     def create_api_key(self, org: str, label: str = "", role: str = "Member") -> tuple[Item, str]:
         """Returns the stored record and the full key, which is never stored or shown again."""
         if self.repo.get_org(org) is None:

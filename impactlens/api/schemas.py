@@ -37,6 +37,10 @@ class UserIn(Strict):
     password: str = Field(min_length=10, max_length=1024)
 
 
+class UserPatch(Strict):
+    role: Literal["Admin", "Member"]
+
+
 class UserOut(BaseModel):
     user: str
     email: str

@@ -73,6 +73,10 @@ class ConflictError(ValueError):
     code = "conflict"
 
 
+class LastAdminError(ConflictError):
+    """Demoting (or removing) the only Admin would lock the organisation out of its settings."""
+
+
 class QuotaExceededError(ConflictError):
     code = "quota_exceeded"
 
@@ -176,6 +180,31 @@ class Repository:
             )
         except ConditionFailedError as exc:
             raise NotFoundError(f"no user {user}") from exc
+
+    def set_user_role(self, org: str, user: str, role: str) -> Item:
+        """Changes a user's role. Demoting an Admin commits only while another Admin of the
+        organisation still is one (checked in the same transaction), so two Admins demoting
+        each other at once cannot leave the organisation without one."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        current = self.get_user(org, user)
+        if current is None:
+            raise NotFoundError(f"no user {user}")
+        if current["role"] == role:
+            return current
+        same = Condition(exists=True, equals={"role": current["role"]})
+        ops: list[Update | Check] = [Update(f"ORG#{org}", f"USER#{user}", set={"role": role}, condition=same)]
+        if current["role"] == "Admin":
+            others = [u for u in self.list_users(org, limit=1000).items if u["role"] == "Admin" and u["user"] != user]
+            if not others:
+                raise LastAdminError("the organisation's last Admin cannot be demoted")
+            admin = Condition(exists=True, equals={"role": "Admin"})
+            ops.append(Check(f"ORG#{org}", f"USER#{others[0]['user']}", admin))
+        try:
+            self.table.transact(ops)
+        except ConditionFailedError as exc:
+            raise ConflictError("the users changed meanwhile; reload and try again") from exc
+        return {**current, "role": role}
 
     def create_api_key(self, org: str, key_id: str, secret_hash: str, label: str = "", role: str = "Member") -> Item:
         """Only the hash of the secret is stored; the caller shows the secret once."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .csrf import CsrfMiddleware
@@ -23,7 +23,12 @@ def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(LoginRequired)
-    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if exc.fragment:
+            # htmx follows HX-Redirect whatever the status: a polling card whose session ended
+            # takes the whole page to the sign-in form.
+            hx = {"HX-Redirect": "/login"} if request.headers.get("hx-request") else {}
+            return PlainTextResponse("sign in first", 401, headers=hx)
         return RedirectResponse(exc.next_url, status_code=303)
 
     @app.exception_handler(PageForbidden)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ..accounts import Principal
 from ..api.deps import ServicesDep
 from ..api.routes.accounts import store_webhook
-from ..api.schemas import ApiKeyIn, UserIn, WebhookIn
+from ..api.schemas import ApiKeyIn, UserIn, UserPatch, WebhookIn
 from ..db.repository import ConflictError, NotFoundError
 from ..services import Services
 from .deps import AdminPage, Form
@@ -72,6 +72,23 @@ def delete_user(user: str, request: Request, principal: AdminPage, services: Ser
         services.repo.delete_user(principal.org, user)
     except LookupError:
         return _page(request, services, principal, 404, error="No such user.")
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/users/{user}/role", response_model=None)
+def change_role(user: str, request: Request, principal: AdminPage, services: ServicesDep, form: Form) -> Any:
+    """The same change as PATCH /v1/users/{id}: own organisation only, never its last Admin."""
+    try:
+        body = UserPatch(role=form.get("role", ""))  # type: ignore[arg-type]
+        services.accounts.set_role(principal.org, user, body.role)
+    except ValidationError:
+        return _page(request, services, principal, 422, error="The role must be Admin or Member.")
+    except NotFoundError:
+        return _page(request, services, principal, 404, error="No such user.")
+    except ConflictError as exc:
+        return _page(request, services, principal, 409, error=f"Role not changed: {exc}.")
+    if user == principal.user and body.role != "Admin":
+        return RedirectResponse("/library", status_code=303)  # no longer allowed here
     return RedirectResponse("/admin", status_code=303)
 
 

@@ -14,11 +14,13 @@ from .csrf import TOKEN_FIELD, TOKEN_HEADER, token_ok
 
 
 class LoginRequired(Exception):
-    """Not signed in: the page answers with a redirect to /login (handled in mount_web)."""
+    """Not signed in: a page answers with a redirect to /login, a fragment (htmx, media,
+    thumbnails) with 401 (handled in mount_web): a redirect would swap the sign-in page into a
+    card, or hand an <img> an HTML page."""
 
-    def __init__(self, next_url: str) -> None:
+    def __init__(self, next_url: str, fragment: bool = False) -> None:
         super().__init__(next_url)
-        self.next_url = next_url
+        self.next_url, self.fragment = next_url, fragment
 
 
 class PageForbidden(Exception):
@@ -51,6 +53,16 @@ async def page_user(request: Request, services: ServicesDep) -> Principal:
 
 
 PageUser = Annotated[Principal, Depends(page_user)]
+
+
+async def fragment_user(request: Request, services: ServicesDep) -> Principal:
+    try:
+        return await page_user(request, services)
+    except LoginRequired as exc:
+        raise LoginRequired(exc.next_url, fragment=True) from None
+
+
+FragmentUser = Annotated[Principal, Depends(fragment_user)]
 
 
 async def admin_page(principal: PageUser) -> Principal:

@@ -32,7 +32,7 @@ from ..models.registry import get_spec
 from ..services import Services
 from ..storage.base import BlobNotFoundError, InvalidKeyError, check_key
 from ..storage.local import LocalBlobStore
-from .deps import PageUser
+from .deps import FragmentUser, PageUser
 from .templating import render
 
 router = APIRouter()
@@ -203,7 +203,7 @@ async def asset_page(asset: str, request: Request, principal: PageUser, services
 
 
 @router.get("/assets/{asset}/status", response_class=HTMLResponse)
-async def asset_status(asset: str, request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+async def asset_status(asset: str, request: Request, principal: FragmentUser, services: ServicesDep) -> HTMLResponse:
     """The progress fragment a pending page polls; once the analysis ends the page reloads."""
     item = await run_in_threadpool(services.repo.get_asset, principal.org, asset)
     if item is None:
@@ -293,7 +293,9 @@ def _local_path(store: LocalBlobStore, key: str) -> Path | None:
 
 
 @router.get("/assets/{asset}/media/{role}")
-async def asset_media(asset: str, role: str, request: Request, principal: PageUser, services: ServicesDep) -> Response:
+async def asset_media(
+    asset: str, role: str, request: Request, principal: FragmentUser, services: ServicesDep
+) -> Response:
     """A result file, the original video or a derived image; byte ranges work (video seeking)."""
     item = await run_in_threadpool(services.repo.get_asset, principal.org, asset)
     if item is None:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from ..api.deps import ServicesDep
 from ..db.table import InvalidCursorError
 from ..services import Services
-from .deps import PageUser
+from .deps import FragmentUser, PageUser
 from .listing import Filters, Listing, job_progress, list_library
 from .templating import render
 
@@ -74,7 +74,7 @@ def library(
 
 
 @router.get("/library/cards/{asset}", response_class=HTMLResponse)
-def card_fragment(asset: str, request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+def card_fragment(asset: str, request: Request, principal: FragmentUser, services: ServicesDep) -> HTMLResponse:
     """One card, re-rendered while its analysis runs (htmx polls it until done or failed)."""
     item = services.repo.get_asset(principal.org, asset)
     if item is None:

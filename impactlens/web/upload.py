@@ -13,7 +13,7 @@ from ..api.deps import ServicesDep
 from ..jobs.analysis import asset_prefix, source_key
 from ..media.thumbnail import THUMB_SIDE, image_thumbnail, video_thumbnail
 from ..services import Services
-from .deps import PageUser
+from .deps import FragmentUser, PageUser
 from .library import catalog
 from .templating import render
 
@@ -46,7 +46,7 @@ def _make_thumb(services: Services, item: dict[str, Any]) -> bytes:
 
 
 @router.get("/thumbs/{asset}")
-def thumbnail(asset: str, principal: PageUser, services: ServicesDep) -> Response:
+def thumbnail(asset: str, principal: FragmentUser, services: ServicesDep) -> Response:
     """A small JPEG derived from the source once, then kept next to it (deleted with the asset)."""
     item = services.repo.get_asset(principal.org, asset)
     if item is None:

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ...accounts import Principal
 from ...accounts.service import AuthError
+from ...db.repository import NotFoundError
 from ...jobs.webhooks import check_webhook_url
 from ...services import Services
 from ..deps import SESSION_COOKIE, AdminCaller, Caller, ServicesDep, get_buckets
 from ..errors import ApiError, not_found
 from ..idempotency import Idempotent
-from ..schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, LoginIn, Me, UserIn, UserOut, WebhookIn, WebhookOut
+from ..schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, LoginIn, Me, UserIn, UserOut, UserPatch, WebhookIn, WebhookOut
 from ..throttle import retry_after
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -118,6 +119,16 @@ def create_user(
         return UserOut(**item).model_dump()
 
     return idem.run(principal, body, make, 201)
+
+
+@router.patch("/users/{user}", response_model=UserOut, responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}})
+def change_user(user: str, body: UserPatch, principal: AdminCaller, services: ServicesDep) -> Any:
+    """Changes a user's role (409 for the organisation's last Admin); a demoted user's sessions
+    lose the Admin rights on their next request."""
+    try:
+        return services.accounts.set_role(principal.org, user, body.role)
+    except NotFoundError as exc:
+        raise not_found("user", user) from exc
 
 
 @router.delete("/users/{user}", status_code=204, responses={401: {}, 403: {}, 404: {}, 409: {}})
