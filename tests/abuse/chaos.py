@@ -301,17 +301,27 @@ class Chaos:
             time.sleep(gap)
             self.server.kill()
             self.outcome.runs += 1
-            self.server.start()
+            self._restart()
         for t in clients:
             t.join(600)
         self.wait_idle(120.0)
         # One more restart: start-up sweeps what killed runs left, then a clean stop.
         self.server.kill()
-        self.server.start()
+        self._restart()
         self.wait_idle()
         self.server.stop()
         self.outcome.peak_rss_mb = self.server.peak_rss_kb / 1024
         return self.check()
+
+    def _restart(self) -> None:
+        for attempt in range(3):
+            try:
+                self.server.start()
+                return
+            except RuntimeError as exc:  # recorded: a start-up that fails after a kill is a finding
+                self.outcome.notes.append(f"restart {self.outcome.runs} attempt {attempt + 1}: {exc}")
+                time.sleep(2)
+        raise RuntimeError("the server does not start any more")
 
     def _table(self) -> Any:
         from impactlens.db.sqlite import SqliteTable
