@@ -13,6 +13,9 @@ from each evaluation image, with known boxes:
 - text recall: two words per image drawn by PIL (default font, 16-64 px, random dark or light
   colour, half of them on a contrasting plate, as in adverts) at random places; a word is
   found when a text detection's box overlaps its ink box with IoU >= 0.5.
+Reading: for each found word, whether the recogniser read it exactly (case aside) and gave
+it the role (price / call to action / none) its true text has; its time is the reading of
+the 6 largest lines of the real photograph.
 Timing: per image, YuNet, the text detector and the saliency model on the original OSIE
 photograph, in the same process (ratios are the stable figures); and the whole analysis
 (decode + memorability + saliency + detectors + measures + heatmap rendering) per image.
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from impactlens.engine.image import ImageEngine, write_image_outputs  # noqa: E402
 from impactlens.evaluation.fixations import load_fixations  # noqa: E402
 from impactlens.media.image_io import decode_image  # noqa: E402
+from impactlens.models.detect_text_rec import text_role  # noqa: E402
 from impactlens.models.detectors import iou, load_detectors  # noqa: E402
 from impactlens.models.runtime import load_saliency  # noqa: E402
 from impactlens.settings import Settings, get_settings  # noqa: E402
@@ -71,10 +75,11 @@ def _face_composite(bg: Image.Image, portrait: Image.Image, rng: np.random.Gener
     return out, np.array([ox + fx, oy + fy, ox + fx + fw, oy + fy + fh])
 
 
-def _text_composite(bg: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, list[np.ndarray]]:
+def _text_composite(bg: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, list[np.ndarray], list[str]]:
     out = bg.copy()
     draw = ImageDraw.Draw(out)
     boxes: list[np.ndarray] = []
+    written: list[str] = []
     for _ in range(2):
         for _attempt in range(20):
             font = ImageFont.load_default(int(rng.integers(16, 65)))
@@ -91,7 +96,8 @@ def _text_composite(bg: Image.Image, rng: np.random.Generator) -> tuple[Image.Im
             draw.rectangle([x0 - 10, y0 - 8, x1 + 10, y1 + 8], fill=(245, 240, 230) if dark else (180, 20, 30))
         draw.text((x, y), word, fill=ink, font=font)
         boxes.append(box)
-    return out, boxes
+        written.append(word)
+    return out, boxes, written
 
 
 def main() -> None:
@@ -110,7 +116,8 @@ def main() -> None:
     portrait = _grace_hopper()
     rng = np.random.default_rng(1601)
     names = [f"{i}.jpg" for i in range(args.first, args.first + args.limit)]
-    t_face, t_text, t_sal, t_whole = [], [], [], []
+    t_face, t_text, t_sal, t_whole, t_read = [], [], [], [], []
+    read_ok, role_ok, read_total = 0, 0, 0
     face_hits, text_hits, text_total, false_faces = 0, 0, 0, 0
     fix_in = {"face": [], "text": []}  # type: ignore[var-annotated]
     warm = Image.open(args.data / "images" / names[0]).convert("RGB")
@@ -121,6 +128,9 @@ def main() -> None:
             image = Image.open(path).convert("RGB")
             t_face.append(_ms(det.faces.detect, image))
             t_text.append(_ms(det.text.detect, image))
+            lines = det.text.detect(image)
+            if det.reader is not None and lines:
+                t_read.append(_ms(det.reader.read_largest, image, lines))
             t_sal.append(_ms(sal.predict, image))
             t = time.perf_counter()
             outcome = engine.analyse(decode_image(path, settings.max_image_pixels), [], n)
@@ -143,10 +153,20 @@ def main() -> None:
             real = _boxes(det.faces.detect(image))
             face_hits += bool(len(found) and iou(truth, found).max() >= 0.5)
             false_faces += max(0, len(found) - len(real) - 1)
-            drawn, words = _text_composite(image, rng)
-            tfound = _boxes(det.text.detect(drawn))
+            drawn, words, drawn_words = _text_composite(image, rng)
+            tlines = det.text.detect(drawn)
+            tfound = _boxes(tlines)
             text_total += len(words)
             text_hits += sum(bool(len(tfound) and iou(b, tfound).max() >= 0.5) for b in words)
+            if det.reader is not None and tlines:
+                tlines = det.reader.read_largest(drawn, tlines)
+                for b, word in zip(words, drawn_words, strict=True):
+                    overlaps = iou(b, tfound)
+                    if overlaps.max() >= 0.5:
+                        got = tlines[int(overlaps.argmax())].text
+                        read_total += 1
+                        read_ok += (got or "").strip().lower() == word.lower()
+                        role_ok += text_role(got) == text_role(word)
     med = statistics.median
     print(f"images: {len(names)} ({args.data.name} {names[0]}-{names[-1]}), threads {args.threads}")
     print(
@@ -159,6 +179,12 @@ def main() -> None:
     )
     print(f"face composites: {face_hits}/{len(names)} found, extra detections beyond the photo's own: {false_faces}")
     print(f"text composites: {text_hits}/{text_total} words found (IoU >= 0.5)")
+    if read_total:
+        print(
+            f"reading (found words): {read_ok}/{read_total} read exactly, role (price / call to action / other) "
+            f"right for {role_ok}/{read_total}; reading the 6 largest lines: median {med(t_read):.1f} ms "
+            f"= {med(t_read) / med(t_sal):.2f}x saliency"
+        )
     for kind, lifts in fix_in.items():
         if lifts:
             print(f"human fixation lift in detected {kind} boxes: median {med(lifts):.2f} over {len(lifts)} images")
