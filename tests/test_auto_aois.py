@@ -173,15 +173,20 @@ def test_percentiles_are_mid_ranks_in_the_reference():
     assert reference_percentile(0.2, ref) == pytest.approx(50.0)
     assert reference_percentile(1.0, ref) == 100.0
     reference = element_reference()
-    assert len(reference["focus"]) == len(reference["clutter"]) >= 50
-    assert reference["focus"] == sorted(reference["focus"])
+    assert len(reference["clutter"]) >= 50 and reference["clutter"] == sorted(reference["clutter"])
+    # Focus depends on the saliency model: the configured one must have its reference.
+    focus_ref = reference["focus"][get_settings().saliency_model]
+    assert len(focus_ref) == len(reference["clutter"]) and focus_ref == sorted(focus_ref)
 
 
 def test_measures_of_a_reference_photograph_are_mid_range(engine):
     image = Image.open(SAMPLES[0]).convert("RGB")
     grid, _ = engine.saliency.predict(image)
-    m = measures(grid, image)
+    m = measures(grid, image, engine.saliency.spec.name)
     assert 0 < m["focus_percentile"] < 100 and 0 < m["clutter_percentile"] <= 100
+    # A saliency model without a focus reference gets no focus percentile rather than a wrong one.
+    other = measures(grid, image, "a-model-without-reference")
+    assert other["focus_percentile"] is None and other["focus"] == m["focus"]
     density = upsample_density(grid, *image.size)
     whole = attention_shares(density, [AOI(name="all", x=0, y=0, w=image.width, h=image.height)])
     assert whole[0].share == pytest.approx(1.0, abs=1e-4)

@@ -141,19 +141,22 @@ def reference_percentile(value: float, reference: Sequence[float]) -> float:
 
 class Measures(TypedDict):
     focus: float
-    focus_percentile: float
+    focus_percentile: float | None
     clutter: float
     clutter_percentile: float
 
 
-def measures(grid: np.ndarray, image: Image.Image) -> Measures:
-    """focus, clutter and their percentiles against the reference set."""
+def measures(grid: np.ndarray, image: Image.Image, saliency_model: str) -> Measures:
+    """focus, clutter and their percentiles against the reference set. Focus depends on the
+    saliency model, so its reference is per model; with none for this model (not yet made by
+    scripts/make_element_reference.py) the focus percentile is None rather than misleading."""
     ref = element_reference()
     f = focus(grid)
     c = clutter_from_features(clutter_features(image), ref["clutter_norms"])
+    focus_ref = ref["focus"].get(saliency_model)
     return {
         "focus": f,
-        "focus_percentile": reference_percentile(f, ref["focus"]),
+        "focus_percentile": reference_percentile(f, focus_ref) if focus_ref else None,
         "clutter": c,
         "clutter_percentile": reference_percentile(c, ref["clutter"]),
     }

@@ -160,7 +160,7 @@ class ImageEngine:
         found = self.detectors.detect(decoded.image) if self.detectors else []
         named = element_boxes(_to_full_size(found, decoded))
         t3 = time.perf_counter()
-        extra = measures(grid, decoded.image)
+        extra = measures(grid, decoded.image, self.saliency.spec.name)
         analysis = ImageAnalysis(
             source=source,
             width=decoded.width,
