@@ -262,7 +262,7 @@ class Chaos:
             elif resp.status_code not in (409, 429, 503):
                 self.outcome.notes.append(f"upload answered {resp.status_code}: {resp.text[:200]}")
 
-        racers = [threading.Thread(target=upload) for _ in range(2)]  # two uploads at once
+        racers = [threading.Thread(target=upload, daemon=True) for _ in range(2)]  # two uploads at once
         for t in racers:
             t.start()
         for t in racers:
@@ -280,6 +280,13 @@ class Chaos:
                     self.deleted.add(asset)
 
     def run(self) -> Outcome:
+        try:
+            return self._run()
+        finally:
+            if self.server.proc is not None:  # a failure midway: never leave a server behind
+                self.server.kill()
+
+    def _run(self) -> Outcome:
         self.setup()
         seeds = [self.rng.randint(0, 2**31) for _ in range(self.assets)]
         kill_gaps = [self.rng.uniform(0.5, 3.0) for _ in range(self.kills)]
@@ -294,7 +301,7 @@ class Chaos:
                     n, s = todo.pop(0)
                 self._life_of_an_asset(n, random.Random(s))
 
-        clients = [threading.Thread(target=client) for _ in range(self.threads)]
+        clients = [threading.Thread(target=client, daemon=True) for _ in range(self.threads)]
         for t in clients:
             t.start()
         for gap in kill_gaps:
