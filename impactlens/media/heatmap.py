@@ -72,8 +72,9 @@ def blend_heatmap(image: Image.Image, density: np.ndarray, max_alpha: float = 0.
     return _blend(image, density / (float(density.max()) or 1.0), max_alpha)
 
 
-# Pixels per strip when a map is computed at an image's full size (a few MB of float32).
-STRIP_PIXELS = 1 << 20
+# Pixels per strip when a map is computed at an image's full size: a blend step holds about
+# ten float32 copies of a strip, so 256 K pixels keep it near 10 MB.
+STRIP_PIXELS = 1 << 18
 
 
 class Density:
