@@ -9,7 +9,7 @@ percentiles are recomputed whenever that model changes (scripts/make_element_ref
 
 **Clutter** — visual complexity, a documented simplification of feature congestion
 (Rosenholtz, Li & Nakano, "Measuring visual clutter", Journal of Vision 2007). The image is
-resized to a long side of 256 px and converted to CIE Lab; at three scales of a Gaussian
+resized to a long side of 192 px and converted to CIE Lab; at three scales of a Gaussian
 pyramid we measure, in local Gaussian windows (sigma 3 px):
 - colour: the local covariance of (L, a, b), as det(cov)^(1/6) (the radius of the
   covariance ellipsoid: large when many different colours sit close together);
@@ -41,7 +41,7 @@ from .types import AOI, AttentionShare, AutoAOI, VideoAttentionShare
 
 MAX_FACES = 10
 MAX_TEXT_BLOCKS = 10
-CLUTTER_SIDE = 256
+CLUTTER_SIDE = 192
 CLUTTER_SCALES = 3
 CLUTTER_SIGMA = 3.0
 CLUTTER_FEATURES = ("colour", "contrast", "orientation")
@@ -64,13 +64,19 @@ def focus(grid: np.ndarray) -> float:
 # ---------------------------------------------------------------------------- clutter
 
 
+_SRGB_TO_LINEAR = np.where(
+    np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92, ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4
+).astype(np.float32)
+_RGB_TO_XYZ_D65 = (
+    np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    / np.array([[0.95047], [1.0], [1.08883]])
+).astype(np.float32)
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 (h, w, 3) -> CIE Lab (D65), float64."""
-    c = rgb.astype(np.float64) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    """sRGB uint8 (h, w, 3) -> CIE Lab (D65), float32."""
+    xyz = _SRGB_TO_LINEAR[rgb] @ _RGB_TO_XYZ_D65.T
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29).astype(np.float32)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
 
@@ -94,7 +100,7 @@ def clutter_features(image: Image.Image) -> dict[str, float]:
     w, h = image.size
     scale = CLUTTER_SIDE / max(w, h)
     small = image.convert("RGB").resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.Resampling.BOX)
-    lab = _lab(np.asarray(small)).astype(np.float32)
+    lab = _lab(np.asarray(small))
     sums = dict.fromkeys(CLUTTER_FEATURES, 0.0)
     for level in range(CLUTTER_SCALES):
         if level:
