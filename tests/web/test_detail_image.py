@@ -206,8 +206,11 @@ def test_another_organisations_asset_is_a_404_page_that_names_nothing(
 
 def test_the_report_prints_on_one_page_with_the_heatmap_and_scores(admin_page: Any, image: str) -> None:
     page = admin_page
+    page.add_init_script("window.print = () => { window.printed = true; }")  # no dialog in a test
     page.goto(f"/assets/{image}/report")
     page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Print or save as PDF").click()
+    assert page.evaluate("window.printed") is True
     assert page.locator(".report-stage img.creative").evaluate("i => i.complete && i.naturalHeight") == 1280
     assert page.locator(".report-stage").get_attribute("data-overlay") == "heatmap"
     assert page.locator(".report-stage .peak").count() >= 1
