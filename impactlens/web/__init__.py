@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .csrf import CsrfMiddleware
 from .deps import BadForm, LoginRequired, PageForbidden, PageNotFound
+from .headers import SecurityHeadersMiddleware, store_origin
 from .templating import render
 
 STATIC = Path(__file__).parent / "static"
@@ -20,6 +21,11 @@ def mount_web(app: FastAPI) -> None:
 
     settings = app.state.services.settings
     app.add_middleware(CsrfMiddleware, public_url=settings.public_url, trusted=list(settings.cors_origins))
+    try:  # presigning is local arithmetic (no request); media and uploads may go to the store
+        probe = store_origin(app.state.services.blobs.presign_download("csp/probe"))
+    except Exception:  # noqa: BLE001 - a store that cannot presign serves nothing directly
+        probe = None
+    app.add_middleware(SecurityHeadersMiddleware, extra_origins=[probe] if probe else [])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,11 +18,19 @@ from .templating import render
 router = APIRouter()
 
 
+SAME_SITE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")  # printable ASCII, no space or control
+
+
 def _safe_next(value: str | None) -> str:
-    # Only a path on this site: "//evil.example" or "https://..." would be an open redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/library"
+    """Only a path on this site. "//evil.example", "/\\evil.example" (browsers read "\\" as "/"),
+    "https:evil" and a tab or newline inside "//" (browsers drop them) would all leave it;
+    percent-encoded slashes are refused too, for whatever decodes the path later."""
+    if not value or not SAME_SITE_PATH.fullmatch(value) or "\\" in value:
+        return "/library"
+    decoded = unquote(value)
+    if decoded.startswith(("//", "/\\")) or "\\" in decoded or any(ord(c) < 0x20 or c == "\x7f" for c in decoded):
+        return "/library"
+    return value
 
 
 @router.get("/")
