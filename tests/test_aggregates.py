@@ -166,3 +166,18 @@ def test_markers_of_different_records_land_in_different_partitions(table):
     assert len({pk for pk, _ in keys}) == len(records)
     for pk, sk in keys:
         assert table.get(pk, sk)[TTL_ATTRIBUTE] == 1_000 + 7 * 24 * 3600
+
+
+def test_drain_leaves_no_markers_behind_once_its_checkpoint_covers_them(table):
+    from impactlens.db.aggregates import marker_key
+
+    for i in range(3):
+        table.put(
+            {"PK": f"ASSET#{i}", "SK": "METADATA", "org": "o", "brand": "b", "campaign": "c", "scores": {"m": 0.5}}
+        )
+    positions = [r.position for r in table.read_stream(limit=10)]
+    drain(table, AggregateConsumer(table))
+    assert read_stats(table.get("ORG#o", "AGG#ORG"))["m"].count == 3
+    assert [table.get(*marker_key(p)) for p in positions] == [None, None, None]
+    drain(table, AggregateConsumer(table))  # the deletions' own records change nothing
+    assert read_stats(table.get("ORG#o", "AGG#ORG"))["m"].count == 3

@@ -135,6 +135,11 @@ def drain(table: Table, consumer: AggregateConsumer, batch: int = 100) -> int:
         if done:
             after = done[-1].position
             table.put({"PK": cp_key[0], "SK": cp_key[1], "position": after})
+            # The checkpoint covers these records now, so their markers (which guard a crash
+            # between applying and checkpointing) are spent; SQLite has no TTL to drop them.
+            for r in done:
+                if is_asset(r.old) or is_asset(r.new):
+                    table.delete(*marker_key(r.position))
         total += len(done)
         if failed or not relevant:
             return total
