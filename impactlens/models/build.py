@@ -9,11 +9,12 @@ cache's manifest.json.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -21,8 +22,10 @@ import numpy as np
 import onnx
 from PIL import Image
 
+from .calibration import percentile_ranges, write_ort_cache
 from .checkpoint import load_state_dict
 from .converters import resmem_to_onnx
+from .detect_weights import install_detectors
 from .preprocess import resmem_input
 from .readout import BACKBONE_SOURCES, READOUT_FILES, readout_backbones, saliency_to_onnx
 from .registry import SPECS, read_manifest, record_build, sha256_file
@@ -31,7 +34,14 @@ from .sources import RESMEM, package_file
 log = logging.getLogger(__name__)
 CONVERTER_VERSION = "1"
 # Quantisation recipe: see quantise_resmem's docstring for why these choices.
-INT8_RECIPE = {"percentile": 99.999, "calibration_images": 64, "fp32": "stem, layer1.0", "head": "dynamic"}
+INT8_RECIPE = {
+    "percentile": 99.999,
+    "calibration_images": 64,
+    "fp32": "stem, layer1.0",
+    "head": "dynamic",
+    "calibrator": "streaming-1",
+    "batch": 4,
+}
 
 
 def calibration_images() -> list[Path]:
@@ -51,10 +61,49 @@ def _up_to_date(model_dir: Path, filename: str, fingerprint: dict[str, str]) -> 
     return all(entry.get(k) == v for k, v in fingerprint.items()) and entry.get("sha256") == sha256_file(path)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux VmHWM; ru_maxrss elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+class _Consumed(Mapping[str, np.ndarray]):
+    """Checkpoint tensors handed to a converter once each and then released, so that the
+    checkpoint (0.6 GB for ResMem) is gone by the time the finished graph is serialised."""
+
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        self._tensors = tensors
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._tensors.pop(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+
 def _save_atomic(model: onnx.ModelProto, dest: Path) -> None:
     tmp = dest.with_suffix(".onnx.tmp")
     onnx.save(model, str(tmp))
     tmp.replace(dest)
+
+
+def convert_resmem(source: Path, dest: Path) -> None:
+    """ResMem's torch checkpoint -> ONNX fp32, holding about one copy of the weights at a time."""
+    meta = {"source": "resmem==1.1.6", "converter": CONVERTER_VERSION}
+    model = resmem_to_onnx(_Consumed(load_state_dict(source)), meta)
+    _save_atomic(model, dest)
 
 
 def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
@@ -71,35 +120,42 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
     The fully connected head is quantised dynamically (int8 weights, activation scales per
     call): it is
     memory-bound (268 MB of fp32 weights per image), so this saves ~6 ms at no measured loss.
+
+    The ranges come from calibration.percentile_ranges (streamed, 4 photographs at a time:
+    peak ~2 GB instead of ~15 GB) and reach the same agreement: rho 0.9882 vs the fp32 model
+    on NUS 401-460 (ONNX Runtime's all-at-once calibrator: 0.9879). Alternatives measured with
+    it, timed interleaved with this recipe on the same images (rho; speed relative to this):
+    stem alone fp32 (first stage int8) 0.9820, 1.07x, max |delta| 0.092; residual Adds
+    quantised too (QDQ Add) 0.9859, 0.87x (ORT re-quantises around every Add). Neither ships:
+    the first is within noise of the 4x goal on this shared machine and past the 0.08 max
+    |delta| the tests allow, the second is slower.
     """
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self._it: Iterator[Path] = iter(images)
+    batch = int(str(INT8_RECIPE["batch"]))
 
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            p = next(self._it, None)
-            return None if p is None else {"image": resmem_input(Image.open(p))}
+    def batches() -> Iterator[dict[str, np.ndarray]]:
+        for i in range(0, len(images), batch):
+            yield {"image": np.concatenate([resmem_input(Image.open(p)) for p in images[i : i + batch]])}
 
-    graph = onnx.load(str(fp32), load_external_data=False).graph
+    model = onnx.load(str(fp32))
     keep_fp32 = [
-        n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith(("features.conv1_", "features.layer1."))
+        n.name
+        for n in model.graph.node
+        if n.op_type == "Conv" and n.name.startswith(("features.conv1_", "features.layer1."))
     ]
+    del model
     with tempfile.TemporaryDirectory() as tmpdir:
+        cache = Path(tmpdir) / "ranges.json"
+        ranges = percentile_ranges(fp32, batches(), ["Conv"], float(str(INT8_RECIPE["percentile"])))
+        write_ort_cache(ranges, cache)
+        gc.collect()
         convs = Path(tmpdir) / "int8-convs.onnx"
         tmp = Path(tmpdir) / "int8.onnx"
         quantize_static(
             str(fp32),
             str(convs),
-            Reader(),
+            None,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -107,8 +163,9 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
             op_types_to_quantize=["Conv"],
             nodes_to_exclude=keep_fp32,
             calibrate_method=CalibrationMethod.Percentile,
-            extra_options={"CalibPercentile": INT8_RECIPE["percentile"]},
+            calibration_cache_path=str(cache),
         )
+        gc.collect()
         quantize_dynamic(str(convs), str(tmp), op_types_to_quantize=["Gemm", "MatMul"], weight_type=QuantType.QInt8)
         tmp.replace(dest)
 
@@ -141,9 +198,7 @@ def build_all(model_dir: Path, force: bool = False, echo: Callable[[str], None] 
     if force or not _up_to_date(model_dir, fp32, fp32_fp):
         t = time.perf_counter()
         say(f"converting {resmem_src} -> {fp32}")
-        model = resmem_to_onnx(load_state_dict(resmem_src), {"source": "resmem==1.1.6", "converter": CONVERTER_VERSION})
-        _save_atomic(model, model_dir / fp32)
-        del model
+        convert_resmem(resmem_src, model_dir / fp32)
         record_build(model_dir, fp32, **fp32_fp)
         say(f"  done in {time.perf_counter() - t:.0f}s")
     images = calibration_images()[: int(str(INT8_RECIPE["calibration_images"]))]
@@ -159,4 +214,6 @@ def build_all(model_dir: Path, force: bool = False, echo: Callable[[str], None] 
         record_build(model_dir, int8, **int8_fp)
         say(f"  done in {time.perf_counter() - t:.0f}s")
     build_saliency(model_dir, force, say)
+    install_detectors(model_dir, force, say)
+    say(f"peak resident memory of this build: {peak_rss_mb():.0f} MB")
     return {name: entry["sha256"] for name, entry in read_manifest(model_dir).items()}
