@@ -99,7 +99,11 @@ def clutter_features(image: Image.Image) -> dict[str, float]:
     """The three raw feature-congestion terms (see the module docstring), before normalising."""
     w, h = image.size
     scale = CLUTTER_SIDE / max(w, h)
-    small = image.convert("RGB").resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.Resampling.BOX)
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    if image.mode in ("RGB", "L"):  # resize first: a huge upload is never copied at full size
+        small = image.resize(size, Image.Resampling.BOX).convert("RGB")
+    else:
+        small = image.convert("RGB").resize(size, Image.Resampling.BOX)
     lab = _lab(np.asarray(small))
     sums = dict.fromkeys(CLUTTER_FEATURES, 0.0)
     for level in range(CLUTTER_SCALES):

@@ -60,6 +60,14 @@ class Detection:
         return self.w * self.h
 
 
+def small_rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """The image resized to size, as RGB uint8 (h, w, 3). RGB and grey images are resized
+    before conversion, so a huge upload is never copied at full resolution."""
+    if image.mode in ("RGB", "L"):
+        return np.asarray(image.resize(size, Image.Resampling.BILINEAR).convert("RGB"))
+    return np.asarray(image.convert("RGB").resize(size, Image.Resampling.BILINEAR))
+
+
 def _session(path: Path, threads: int) -> ort.InferenceSession:
     import onnxruntime as ort  # here, not at the top: the API and stream functions never load it
 
@@ -108,7 +116,7 @@ class FaceDetector:
         w, h = image.size
         scale = YUNET_SIZE / max(w, h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        rgb = np.asarray(image.convert("RGB").resize((nw, nh), Image.Resampling.BILINEAR), np.float32)
+        rgb = small_rgb(image, (nw, nh)).astype(np.float32)
         x = np.zeros((1, 3, YUNET_SIZE, YUNET_SIZE), np.float32)
         x[0, :, :nh, :nw] = rgb[:, :, ::-1].transpose(2, 0, 1)  # BGR, 0-255, no normalisation
         return x, scale
@@ -175,7 +183,7 @@ class TextDetector:
         w, h = image.size
         scale = self.long_side / max(w, h)
         nw, nh = (max(32, int(round(d * scale / 32)) * 32) for d in (w, h))
-        rgb = np.asarray(image.convert("RGB").resize((nw, nh), Image.Resampling.BILINEAR), np.float32)
+        rgb = small_rgb(image, (nw, nh)).astype(np.float32)
         bgr = (rgb[:, :, ::-1] / 255.0 - DB_MEAN) / DB_STD
         x = np.ascontiguousarray(bgr.transpose(2, 0, 1)[None])
         with self._lock:
