@@ -124,10 +124,13 @@ def test_every_item_written_with_an_expiry_carries_the_templates_ttl_attribute(t
     consumer = AggregateConsumer(s.table)
     for record in s.table.read_stream(limit=100):
         consumer.apply(record)  # a stream marker
+    from impactlens.db.ratelimit import TableRateLimiter
+
+    assert TableRateLimiter(s.table).take("org:o", 10, 20) == 0.0  # a rate-limit counter
     items = _all_items(tmp_path / "impactlens.db")
     expiring = [i for i in items if ttl in i or any("expire" in a for a in i)]
     kinds = {i["PK"].split("#")[0] for i in expiring}
-    assert {"SESSION", "IDEMP", "STREAM"} <= kinds, kinds
+    assert {"SESSION", "IDEMP", "STREAM", "RATE"} <= kinds, kinds
     for item in expiring:
         # DynamoDB deletes only items whose TTL attribute is a number of epoch seconds.
         assert isinstance(item.get(ttl), int), item

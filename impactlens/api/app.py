@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__, observability
+from ..db.ratelimit import TableRateLimiter
 from ..services import Services
 from ..web import mount_web
 from . import errors
@@ -46,7 +47,8 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
         redoc_url=None,
     )
     app.state.services = services
-    app.state.buckets = TokenBuckets()
+    # On AWS many containers answer: the plans' limits are counted in the table, not per container.
+    app.state.buckets = TableRateLimiter(services.table) if services.settings.backend == "aws" else TokenBuckets()
     app.state.validations = ValidationSlots(services.settings.max_concurrent_validations)
     errors.install(app)
     observability.install(app)  # request ids in logs and X-Request-Id, 429 counts, /metrics
