@@ -253,3 +253,19 @@ def test_a_chunk_that_always_fails_fails_the_asset_naming_step_and_time_range(
     # its own intermediate files can remain, and the bucket's work/ lifecycle expires them.
     left = [b.key for b in services.blobs.list("work/")]
     assert all("/results/" in k or "/segments/" in k for k in left), left
+
+
+def test_a_timed_out_chunk_is_named_by_the_first_chunk_without_a_result(tmp_path: Path) -> None:
+    """A Lambda timeout carries no chunk: FailAsset finds the one still running (saved event)."""
+    from impactlens.services import embedded_services
+    from impactlens.settings import Settings
+
+    event = json.loads((ROOT / "tests" / "events" / "stepfunctions_fail_asset_timeout.json").read_text())
+    payload = event["payload"]
+    s = embedded_services(Settings(data_dir=tmp_path))
+    s.blobs.put(f"{payload['work_prefix']}/results/00000.npz", b"done", "application/octet-stream")
+    code, message = sfn._failure_message(payload, s)
+    assert code == "step_timeout"
+    assert message == "analyse: chunk 1 (30.0-60.0 s): States.Timeout: Task timed out after 330.00 seconds"
+    with pytest.raises(ValueError):
+        sfn.handler({**event, "step": "no_such_step"}, None)
