@@ -147,6 +147,25 @@ def member_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     yield from signed_in_page(browser, live_server, live_server.member_email)
 
 
+def wait_for(page: Any, expression: str, timeout: float = 15_000, polling: float = 50) -> None:
+    """Waits until a JavaScript expression (or "() => ..." function) is truthy in the page.
+
+    Use this, not page.wait_for_function: Playwright runs that predicate through eval in the
+    page, which the pages' Content-Security-Policy (script-src 'self', no 'unsafe-eval')
+    refuses. page.evaluate is not subject to the policy, so this polls with it."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except Exception as exc:  # noqa: BLE001 - a navigation in between destroys the context
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout:.0f} ms: {expression}")
+        page.wait_for_timeout(polling)
+
+
 def shot(page: Any, name: str) -> Path:
     """A full-page screenshot under test-artifacts/screenshots/ (look at them)."""
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.media_cases import jpeg
-from tests.web.conftest import LiveServer, serious_violations, shot
+from tests.web.conftest import LiveServer, serious_violations, shot, wait_for
 
 HOSTILE = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">"
 
@@ -125,7 +125,7 @@ def test_the_keyboard_selects_moves_renames_and_deletes_an_aoi(admin_page: Any, 
     assert "logo" in {a["name"] for a in api.aois(image)}  # refused locally, nothing stored
     name.fill("headline")
     name.press("Enter")
-    page.wait_for_function("() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
+    wait_for(page, "() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
     page.wait_for_selector(".aoi-table tr[data-name=headline] td.share:not(:text('…'))")
     assert "headline" in {a["name"] for a in api.aois(image)}
     canvas.focus()
@@ -133,7 +133,7 @@ def test_the_keyboard_selects_moves_renames_and_deletes_an_aoi(admin_page: Any, 
     page.keyboard.press("Tab")
     assert "headline selected" in (canvas.get_attribute("aria-label") or "")
     page.keyboard.press("Delete")
-    page.wait_for_function("() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
+    wait_for(page, "() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
     page.wait_for_timeout(200)
     assert "headline" not in {a["name"] for a in api.aois(image)}
 
@@ -237,7 +237,7 @@ def test_a_detected_face_can_be_kept_as_an_editable_aoi(admin_page: Any, api: Ap
     assert faces, "the detector finds Grace Hopper's face"
     before = {a["name"] for a in api.aois(image)}
     page.get_by_role("button", name="Keep face 1 as an AOI").click()
-    page.wait_for_function("() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
+    wait_for(page, "() => document.querySelector('[data-aoi-editor]').dataset.saved === 'ok'")
     kept = [a for a in api.aois(image) if a["name"] not in before]
     assert len(kept) == 1 and kept[0]["name"].startswith(faces[0]["name"][:10])
     assert [round(kept[0][k]) for k in "xywh"] == [round(faces[0][k]) for k in "xywh"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.video_cases import scene, write_video
-from tests.web.conftest import LiveServer, serious_violations, shot
+from tests.web.conftest import LiveServer, serious_violations, shot, wait_for
 from tests.web.test_detail_image import Api, api  # noqa: F401 - the module's API client fixture
 
 DURATION = 4.0
@@ -50,21 +50,19 @@ def test_playing_moves_the_timeline_cursor_and_a_click_on_the_chart_seeks(admin_
     assert _t(page) == 0.0
     x0 = _playhead_x(page)
     original.evaluate("v => { v.muted = true; return v.play(); }")
-    page.wait_for_function("() => Number(document.querySelector('[data-timeline]').dataset.t) > 0.5")
+    wait_for(page, "() => Number(document.querySelector('[data-timeline]').dataset.t) > 0.5")
     original.evaluate("v => v.pause()")
     assert _playhead_x(page) > x0
     assert abs(_t(page) - original.evaluate("v => v.currentTime")) < 0.05
     over = page.locator(".timeline-chart .u-over")
     box = over.bounding_box()
     over.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
-    page.wait_for_function("() => Math.abs(document.querySelector('video.video-original').currentTime - 3.0) < 0.1")
+    wait_for(page, "() => Math.abs(document.querySelector('video.video-original').currentTime - 3.0) < 0.1")
     assert abs(_t(page) - 3.0) < 0.1
     keyframe = page.locator("button.keyframe").first
     keyframe.click()
     want = float(keyframe.get_attribute("data-t"))
-    page.wait_for_function(
-        f"() => Math.abs(document.querySelector('video.video-original').currentTime - {want}) < 0.35"
-    )
+    wait_for(page, f"() => Math.abs(document.querySelector('video.video-original').currentTime - {want}) < 0.35")
 
 
 def test_the_heatmap_video_is_switchable_and_follows_the_original(admin_page: Any, video: str) -> None:
@@ -75,8 +73,7 @@ def test_the_heatmap_video_is_switchable_and_follows_the_original(admin_page: An
     page.get_by_label("Attention heatmap").check()
     assert heat.is_visible()
     page.locator(".timeline-chart .u-over").click(position={"x": 60, "y": 40})
-    page.wait_for_function(
-        """() => {
+    wait_for(page, """() => {
             const [m, h] = ['original', 'heatmap'].map(k => document.querySelector('video.video-' + k));
             return m.currentTime > 0.2 && h.readyState >= 2 && Math.abs(m.currentTime - h.currentTime) < 0.05;
         }"""
@@ -84,8 +81,8 @@ def test_the_heatmap_video_is_switchable_and_follows_the_original(admin_page: An
     page.get_by_label("Heatmap opacity").fill("40")
     assert heat.evaluate("v => v.style.opacity") == "0.4"
     page.get_by_label("Heatmap opacity").fill("85")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.video-stage video')].every(v => v.readyState >= 2 && !v.seeking)"
+    wait_for(
+        page, "() => [...document.querySelectorAll('.video-stage video')].every(v => v.readyState >= 2 && !v.seeking)"
     )
     shot(page, "detail_video")
     page.get_by_label("Original", exact=True).check()
@@ -131,5 +128,5 @@ def test_a_click_on_the_chart_before_playing_seeks_the_video_that_was_not_loaded
     over = page.locator(".timeline-chart .u-over")
     box = over.bounding_box()
     over.click(position={"x": box["width"] * 0.5, "y": box["height"] / 2})
-    page.wait_for_function("() => Math.abs(document.querySelector('video.video-original').currentTime - 2.0) < 0.1")
-    page.wait_for_function("() => document.querySelector('video.video-original').readyState >= 1")
+    wait_for(page, "() => Math.abs(document.querySelector('video.video-original').currentTime - 2.0) < 0.1")
+    wait_for(page, "() => document.querySelector('video.video-original').readyState >= 1")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import SAMPLES, LiveServer, serious_violations, shot
+from tests.web.conftest import SAMPLES, LiveServer, serious_violations, shot, wait_for
 
 UPLOADS = [SAMPLES / "nus-412.jpg", SAMPLES / "nus-437.jpg", SAMPLES / "sample-spot.mp4"]
 
@@ -40,8 +40,8 @@ def uploaded(browser: Any, live_server: LiveServer, tmp_path_factory: pytest.Tem
     page.goto("/upload")
     page.get_by_label("Brand and campaign").select_option(label="Summer Drinks / Launch 2026")
     page.set_input_files("#up-files", [str(p) for p in UPLOADS] + [str(bad)])
-    page.wait_for_function(
-        "document.querySelectorAll('#files li[data-state=ok], #files li[data-state=error]').length === 4",
+    wait_for(
+        page, "document.querySelectorAll('#files li[data-state=ok], #files li[data-state=error]').length === 4",
         timeout=60_000,
     )
     shot(page, "upload")
@@ -75,7 +75,8 @@ def test_library_cards_go_live_from_queued_to_done_with_scores(
 ) -> None:
     admin_page.goto("/library?brand=summer-drinks&campaign=launch-2026")
     # No reload: the cards update themselves (htmx polls each busy card) until analysed.
-    admin_page.wait_for_function(
+    wait_for(
+        admin_page,
         "[...document.querySelectorAll('.asset-card')].length === 3 && "
         "[...document.querySelectorAll('.asset-card')].every(c => c.dataset.status === 'done')",
         timeout=180_000,
@@ -122,7 +123,7 @@ def test_compare_two_assets_shows_heatmaps_scores_and_winners(
     admin_page.get_by_role("button", name="Compare selected (2 to 4)").click()
     admin_page.wait_for_url(re.compile(r"/compare\?ids="))
     assert admin_page.locator("figure img").count() == 2
-    admin_page.wait_for_function("[...document.querySelectorAll('figure img')].every(i => i.naturalWidth > 0)")
+    wait_for(admin_page, "[...document.querySelectorAll('figure img')].every(i => i.naturalWidth > 0)")
     row = admin_page.locator("tr", has=admin_page.get_by_role("rowheader", name="memorability", exact=True))
     values = [float(v) for v in row.locator("td.num").all_inner_texts()]
     winner = row.locator("td").last.inner_text()
