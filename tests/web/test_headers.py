@@ -217,6 +217,13 @@ def test_every_state_changing_page_refuses_a_forged_request(
     assert client.get("/library").status_code == 200  # still signed in
 
 
+def test_a_signed_out_htmx_poll_gets_401_and_is_sent_to_the_sign_in_page(world: World) -> None:
+    c = TestClient(world.client.app, follow_redirects=False)
+    r = c.get(f"/library/cards/{world.ids['asset']}", headers={"HX-Request": "true"})
+    assert r.status_code == 401 and r.headers["hx-redirect"] == "/login"
+    assert "<html" not in r.text  # not a sign-in page swapped into a card
+
+
 # --- stored names in every context ------------------------------------------------------------
 
 
