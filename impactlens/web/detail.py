@@ -284,7 +284,9 @@ def _media_key(services: Services, item: dict[str, Any], role: str) -> tuple[str
     name = result_files(analysis).get(role)
     if name is None:
         return None
-    return f"{results_prefix(item['org'], item['asset'], str(version))}/{name}", FILE_TYPES.get(Path(name).suffix, "")
+    # An unknown kind of file is bytes to download, never a type a browser would render.
+    media_type = FILE_TYPES.get(Path(name).suffix, "application/octet-stream")
+    return f"{results_prefix(item['org'], item['asset'], str(version))}/{name}", media_type
 
 
 def _local_path(store: LocalBlobStore, key: str) -> Path | None:

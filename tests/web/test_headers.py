@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from impactlens.api.deps import SESSION_COOKIE
+from impactlens.jobs.analysis import results_prefix
 from impactlens.web.csrf import csrf_token
 from tests.api_support import PASSWORD, World, make_world
 from tests.media_cases import jpeg
@@ -43,6 +44,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     analysis = json.loads(stored["analysis"])
     analysis["auto_aois"] = [{"name": "text_1", "kind": "text", "text": XSS, "role": XSS, "confidence": 0.9,
                               "x": 1, "y": 1, "w": 20, "h": 20, "attention": {"share": 0.1, "lift": 1.2}}]
+    # A result file of a kind the page does not know, holding markup (served, never rendered).
+    analysis["outputs"]["notes"] = "notes.html"
+    w.services.blobs.put(f"{results_prefix('acme', a, str(item['result_version']))}/notes.html",
+                         b"<html><script>alert(1)</script></html>", "text/html")
     w.services.table.put({"PK": f"ASSET#{a}", "SK": f"RESULT#{item['result_version']}",
                           **{**stored, "analysis": json.dumps(analysis)}})
     # An error message stored on a failed asset is shown on its pages.
@@ -278,6 +283,14 @@ def test_media_and_thumbnails_have_fixed_types_nosniff_and_a_sandboxing_policy(w
         assert r.headers["x-content-type-options"] == "nosniff"
         assert "sandbox" in r.headers["content-security-policy"], path
         assert "text/html" not in r.headers["content-type"]
+
+
+def test_a_result_file_of_unknown_kind_is_served_as_bytes_never_as_a_page(world: World) -> None:
+    client, _ = signed_in(world)
+    r = client.get(f"/assets/{world.ids['asset']}/media/notes")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["x-content-type-options"] == "nosniff" and "sandbox" in r.headers["content-security-policy"]
 
 
 RANGES = ["bytes=abc", "bytes=-0", "bytes=99999999999-", "bytes=5-2", "bytes=0-1," * 200 + "0-1",
