@@ -160,3 +160,15 @@ def test_the_admin_page_changes_a_role_and_refuses_to_demote_the_last_admin(worl
     # Without the form token (a forged cross-site form) nothing changes.
     r = page.post(f"/admin/users/{world.ids['bob']}/role", data={"role": "Admin"}, headers=origin)
     assert r.status_code == 403 and role_of(world, "acme", world.ids["bob"]) == "Member"
+
+
+def test_an_admin_key_cannot_delete_the_last_admin_user(world: World) -> None:
+    h = world.orgs["acme"].headers  # an Admin API key: it has no user of its own to protect
+    r = world.client.delete(f"/v1/users/{world.ids['admin']}", headers=h)
+    assert r.status_code == 409 and "last Admin" in r.json()["error"]["message"]
+    assert role_of(world, "acme", world.ids["admin"]) == "Admin"
+    # With a second Admin the first may go; the survivor is then the last one again.
+    world.services.repo.set_user_role("acme", world.ids["bob"], "Admin")
+    assert world.client.delete(f"/v1/users/{world.ids['admin']}", headers=h).status_code == 204
+    assert world.client.delete(f"/v1/users/{world.ids['bob']}", headers=h).status_code == 409
+    assert world.client.delete("/v1/users/unosuchuser", headers=h).status_code == 404

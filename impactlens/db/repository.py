@@ -171,15 +171,25 @@ class Repository:
         current = self.get_user(org, user)
         if current is None:
             raise NotFoundError(f"no user {user}")
+        ops: list[Delete | Check] = [
+            Delete(f"ORG#{org}", f"USER#{user}", EXISTS),
+            Delete(f"EMAIL#{current['email']}", "EMAIL", Condition(exists=True, equals={"org": org})),
+        ]
+        if current.get("role") == "Admin":  # an Admin API key could otherwise remove the last one
+            ops.append(self._another_admin(org, user))
         try:
-            self.table.transact(
-                [
-                    Delete(f"ORG#{org}", f"USER#{user}", EXISTS),
-                    Delete(f"EMAIL#{current['email']}", "EMAIL", Condition(exists=True, equals={"org": org})),
-                ]
-            )
+            self.table.transact(ops)
         except ConditionFailedError as exc:
-            raise NotFoundError(f"no user {user}") from exc
+            if self.get_user(org, user) is None:
+                raise NotFoundError(f"no user {user}") from exc
+            raise ConflictError("the users changed meanwhile; reload and try again") from exc
+
+    def _another_admin(self, org: str, user: str) -> Check:
+        """A check, for the same transaction, that an Admin other than `user` still is one."""
+        others = [u for u in self.list_users(org, limit=1000).items if u["role"] == "Admin" and u["user"] != user]
+        if not others:
+            raise LastAdminError("the organisation's last Admin cannot be removed or demoted")
+        return Check(f"ORG#{org}", f"USER#{others[0]['user']}", Condition(exists=True, equals={"role": "Admin"}))
 
     def set_user_role(self, org: str, user: str, role: str) -> Item:
         """Changes a user's role. Demoting an Admin commits only while another Admin of the
@@ -195,11 +205,7 @@ class Repository:
         same = Condition(exists=True, equals={"role": current["role"]})
         ops: list[Update | Check] = [Update(f"ORG#{org}", f"USER#{user}", set={"role": role}, condition=same)]
         if current["role"] == "Admin":
-            others = [u for u in self.list_users(org, limit=1000).items if u["role"] == "Admin" and u["user"] != user]
-            if not others:
-                raise LastAdminError("the organisation's last Admin cannot be demoted")
-            admin = Condition(exists=True, equals={"role": "Admin"})
-            ops.append(Check(f"ORG#{org}", f"USER#{others[0]['user']}", admin))
+            ops.append(self._another_admin(org, user))
         try:
             self.table.transact(ops)
         except ConditionFailedError as exc:

@@ -72,6 +72,8 @@ def delete_user(user: str, request: Request, principal: AdminPage, services: Ser
         services.repo.delete_user(principal.org, user)
     except LookupError:
         return _page(request, services, principal, 404, error="No such user.")
+    except ConflictError as exc:
+        return _page(request, services, principal, 409, error=f"User not deleted: {exc}.")
     return RedirectResponse("/admin", status_code=303)
 
 
