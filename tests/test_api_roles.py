@@ -172,3 +172,15 @@ def test_an_admin_key_cannot_delete_the_last_admin_user(world: World) -> None:
     assert world.client.delete(f"/v1/users/{world.ids['admin']}", headers=h).status_code == 204
     assert world.client.delete(f"/v1/users/{world.ids['bob']}", headers=h).status_code == 409
     assert world.client.delete("/v1/users/unosuchuser", headers=h).status_code == 404
+
+
+def test_an_admin_stepping_down_on_the_page_leaves_admin_and_loses_it_at_once(world: World) -> None:
+    world.services.repo.set_user_role("acme", world.ids["bob"], "Admin")
+    token, _ = world.services.accounts.login("admin@acme.test", PASSWORD)
+    page = TestClient(world.client.app, follow_redirects=False)
+    page.cookies.set(SESSION_COOKIE, token)
+    r = page.post(f"/admin/users/{world.ids['admin']}/role", data={"csrf_token": csrf_token(token), "role": "Member"},
+                  headers={"Origin": "http://testserver"})
+    assert r.status_code == 303 and r.headers["location"] == "/library"
+    assert page.get("/admin").status_code == 403
+    assert 'href="/admin"' not in page.get("/library").text  # the menu follows too
