@@ -76,6 +76,16 @@ def inline_handlers(html: str) -> list[str]:
     return parser.found
 
 
+_ADDRESSES = iter(range(1, 60_000))
+
+
+def fresh_browser(w: World) -> TestClient:
+    """A signed-out client from its own address: the sign-in limiter (10 a burst per address)
+    would otherwise throttle the many sign-ins these tests make in a few seconds."""
+    n = next(_ADDRESSES)
+    return TestClient(w.client.app, follow_redirects=False, client=(f"10.9.{n // 250}.{n % 250 + 1}", 40000))
+
+
 def signed_in(w: World, email: str = "admin@acme.test") -> tuple[TestClient, str]:
     token, _ = w.services.accounts.login(email, PASSWORD)
     c = TestClient(w.client.app, follow_redirects=False)
@@ -123,7 +133,7 @@ def test_api_docs_allow_only_their_own_inline_script_by_hash(world: World) -> No
 
 
 def test_session_cookie_is_httponly_and_samesite_strict(world: World) -> None:
-    c = TestClient(world.client.app, follow_redirects=False)
+    c = fresh_browser(world)
     r = c.post("/login", data={"email": "admin@acme.test", "password": PASSWORD, "next": "/brands"},
                headers={"Origin": HOST})
     assert r.status_code == 303
@@ -142,7 +152,7 @@ OPEN_REDIRECTS = ["//evil.example", "https://evil.example", "https:evil.example"
 
 @pytest.mark.parametrize("target", OPEN_REDIRECTS)
 def test_login_never_redirects_off_site(world: World, target: str) -> None:
-    c = TestClient(world.client.app, follow_redirects=False)
+    c = fresh_browser(world)
     page = c.get("/login", params={"next": target})
     assert "evil" not in page.text and "javascript" not in page.text
     r = c.post("/login", data={"email": "admin@acme.test", "password": PASSWORD, "next": target},
@@ -154,7 +164,7 @@ def test_login_never_redirects_off_site(world: World, target: str) -> None:
 
 
 def test_login_keeps_a_same_site_path_with_its_query(world: World) -> None:
-    c = TestClient(world.client.app, follow_redirects=False)
+    c = fresh_browser(world)
     r = c.post("/login", data={"email": "admin@acme.test", "password": PASSWORD,
                                "next": "/library?brand=xb&sort=score"}, headers={"Origin": HOST})
     assert r.headers["location"] == "/library?brand=xb&sort=score"
@@ -162,7 +172,7 @@ def test_login_keeps_a_same_site_path_with_its_query(world: World) -> None:
 
 @pytest.mark.parametrize("origin", [{"Origin": "https://evil.example"}, {"Referer": "https://evil.example/x"}, {}])
 def test_login_csrf_a_cross_site_sign_in_form_is_refused(world: World, origin: dict[str, str]) -> None:
-    c = TestClient(world.client.app, follow_redirects=False)
+    c = fresh_browser(world)
     r = c.post("/login", data={"email": "admin@acme.test", "password": PASSWORD}, headers=origin)
     assert r.status_code == 403 and SESSION_COOKIE not in r.headers.get("set-cookie", "")
 
@@ -223,7 +233,7 @@ def test_every_state_changing_page_refuses_a_forged_request(
 
 
 def test_a_signed_out_htmx_poll_gets_401_and_is_sent_to_the_sign_in_page(world: World) -> None:
-    c = TestClient(world.client.app, follow_redirects=False)
+    c = fresh_browser(world)
     r = c.get(f"/library/cards/{world.ids['asset']}", headers={"HX-Request": "true"})
     assert r.status_code == 401 and r.headers["hx-redirect"] == "/login"
     assert "<html" not in r.text  # not a sign-in page swapped into a card
