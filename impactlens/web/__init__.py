@@ -8,16 +8,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from .csrf import CsrfMiddleware
-from .deps import BadForm, LoginRequired, PageForbidden, PageNotFound
-from .headers import SecurityHeadersMiddleware, store_origin
-from .templating import render
-
 STATIC = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
+    # Imported here: they import impactlens.api, whose app imports this module, so importing
+    # impactlens.web (or one of its modules) first would otherwise find it half-initialised.
     from . import detail, pages
+    from .csrf import CsrfMiddleware
+    from .deps import BadForm, LoginRequired, PageForbidden, PageNotFound
+    from .headers import SecurityHeadersMiddleware, store_origin
+    from .templating import render
 
     settings = app.state.services.settings
     app.add_middleware(CsrfMiddleware, public_url=settings.public_url, trusted=list(settings.cors_origins))
