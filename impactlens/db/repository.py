@@ -545,7 +545,8 @@ class Repository:
                         condition=held,
                     )
                     try:
-                        self.update_asset(job["org"], job["asset"], {"status": "failed", "error": error, "job": job["job"]})
+                        failed = {"status": "failed", "error": error, "job": job["job"]}
+                        self.update_asset(job["org"], job["asset"], failed)
                     except NotFoundError:
                         pass  # deleted meanwhile
                     if on_failed is not None:
