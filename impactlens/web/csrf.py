@@ -71,15 +71,17 @@ class CsrfMiddleware:
             await self.app(scope, receive, send)
             return
         if sent.lower() not in allowed_origins(request, self.public_url, self.trusted):
-            await _refuse(api, scope, receive, send)
+            # A browser form navigation gets words; every other caller gets the API's JSON error.
+            page = not api and "text/html" in request.headers.get("accept", "")
+            await _refuse(not page, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
 
-async def _refuse(api: bool, scope: Scope, receive: Receive, send: Send) -> None:
+async def _refuse(as_json: bool, scope: Scope, receive: Receive, send: Send) -> None:
     message = "cross-origin request refused: it did not come from this site"
     response: Response
-    if api:
+    if as_json:
         response = JSONResponse({"error": {"code": "csrf_refused", "message": message}}, 403)
     else:
         response = PlainTextResponse(message, 403)
