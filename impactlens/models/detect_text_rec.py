@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .detectors import Detection, _session
+from .detectors import Detection
+from .runtime import ort_session
 
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 320
@@ -50,7 +51,7 @@ def text_role(text: str | None) -> str | None:
 
 class TextRecogniser:
     def __init__(self, model: Path, charset: Path, threads: int = 0) -> None:
-        self.session = _session(model, threads)
+        self.session = ort_session(model, threads)
         # Class 0 is the CTC blank; the last class is a space.
         self.chars = [line.rstrip("\n") for line in charset.read_text(encoding="utf-8").splitlines()] + [" "]
         self._input = self.session.get_inputs()[0].name

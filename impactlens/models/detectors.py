@@ -30,10 +30,9 @@ from PIL import Image
 from scipy import ndimage
 
 from .registry import get_spec, model_path
+from .runtime import ort_session
 
 if TYPE_CHECKING:
-    import onnxruntime as ort
-
     from .detect_text_rec import TextRecogniser
 
 YUNET_SIZE = 640  # the 2023mar graph has a fixed 640x640 input
@@ -68,17 +67,6 @@ def small_rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize(size, Image.Resampling.BILINEAR))
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    import onnxruntime as ort  # here, not at the top: the API and stream functions never load it
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads > 0:
-        opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of one box a (x0, y0, x1, y1) against boxes b (n, 4)."""
     ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
@@ -106,7 +94,7 @@ class FaceDetector:
     """YuNet. ``detect`` letterboxes the image into 640x640 (top-left, zero padding)."""
 
     def __init__(self, path: Path, threads: int = 0, score_threshold: float = 0.6, nms_threshold: float = 0.3):
-        self.session = _session(path, threads)
+        self.session = ort_session(path, threads)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self._names = [o.name for o in self.session.get_outputs()]
@@ -166,7 +154,7 @@ class TextDetector:
         unclip_ratio: float = 0.5,
         max_candidates: int = 500,
     ):
-        self.session = _session(path, threads)
+        self.session = ort_session(path, threads)
         self.long_side = long_side
         self.thresh = thresh
         self.box_thresh = box_thresh

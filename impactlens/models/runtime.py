@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
+def ort_session(path: Path, threads: int) -> ort.InferenceSession:
     import onnxruntime as ort  # here, not at the top: the API and stream functions never load it
 
     opts = ort.SessionOptions()
@@ -39,7 +39,7 @@ class Timed:
 class OnnxModel:
     def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0) -> None:
         self.spec = spec
-        self.session = _session(model_path(model_dir, spec), threads)
+        self.session = ort_session(model_path(model_dir, spec), threads)
         self._input = self.session.get_inputs()[0].name
         # ORT sessions are thread-safe for run(), but we keep one call at a time per session
         # so that intra-op threads are not oversubscribed by concurrent callers.
