@@ -166,11 +166,16 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(tmp_path_factory.mktemp("sfn") / "v.mp4", seconds=3.0, size=(320, 240))
 
 
-def _run_video_job(services: Services, video: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Uploads, lets the job runner start the execution, waits for it; (asset, execution)."""
+def _run_video_job(
+    services: Services, video: Path, plan_limit_s: float | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Uploads, lets the job runner start the execution, waits for it; (asset, execution).
+    ``plan_limit_s`` replaces the plan's length limit recorded at upload."""
     asset = services.repo.create_asset("o", "b", "c", "unknown", name="v", status="awaiting_upload", aois=[])
     who = Principal(org="o", role="Admin", kind="key", plan="pro")
     accept(services, who, asset, str(video), video.stat().st_size, ValidationSlots(1))
+    if plan_limit_s is not None:
+        services.repo.update_asset("o", asset["asset"], {"max_video_s": plan_limit_s})
     assert lambda_runner.handler(SCHEDULE, Context()) == {"jobs_run": 1}
     job = services.repo.get_asset("o", asset["asset"])["job"]
     held = services.repo.get_job(job)
@@ -212,6 +217,18 @@ def test_a_long_video_runs_through_the_state_machine_with_the_local_runners_time
     assert list(services.blobs.list("work/")) == []
     prefix = results_prefix("o", asset["asset"], model_version(services.settings))
     assert any(b.key.endswith("heatmap.mp4") for b in services.blobs.list(prefix + "/"))
+
+
+def test_the_plan_length_limit_recorded_at_upload_holds_on_the_state_machine_path(
+    services: Services, video: Path, router: Router
+) -> None:
+    # As if decoding found more than the upload's packet scan did (a lying header): the
+    # execution's steps decode only up to the plan's limit, as the in-process job does.
+    asset, execution = _run_video_job(services, video, plan_limit_s=2.0)
+    assert execution["status"] == "FAILED"
+    assert asset["status"] == "failed" and asset["error"]["code"] == "video_too_long", asset.get("error")
+    assert services.repo.get_job(asset["job"])["status"] == "failed"
+    assert router.calls[("analyse_chunk", 0)] == 0  # stopped before any chunk was analysed
 
 
 def test_a_chunk_throttled_once_is_retried_and_the_video_succeeds(

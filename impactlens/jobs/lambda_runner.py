@@ -75,6 +75,8 @@ def execution_input(services: Services, job: dict[str, Any], asset: dict[str, An
     payload = video_payload(job["job"], source, asset.get("name", ""), aois, s)
     payload["output_prefix"] = results_prefix(job["org"], job["asset"], model_version(s))
     payload["options"]["chunk_seconds"] = s.sfn_chunk_seconds  # the timeline does not depend on it
+    if asset.get("max_video_s"):  # the plan's limit: probe and prepare stop decoding there
+        payload["options"]["max_seconds"] = float(asset["max_video_s"])
     return {**payload, "org": job["org"], "asset": job["asset"], "holder": f"sfn:{job['job']}"}
 
 
