@@ -14,7 +14,7 @@ from ..db.ratelimit import TableRateLimiter
 from ..services import Services
 from ..web import mount_web
 from . import errors
-from .routes import accounts, analytics, assets, blobs, catalog
+from .routes import accounts, analytics, assets, blobs, catalog, models
 from .throttle import TokenBuckets
 from .uploads import ValidationSlots
 
@@ -60,7 +60,7 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
         )
-    for r in (accounts.router, catalog.router, assets.router, analytics.router, blobs.router):
+    for r in (accounts.router, catalog.router, assets.router, analytics.router, blobs.router, models.router):
         app.include_router(r)
     mount_web(app)
 

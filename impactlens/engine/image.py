@@ -81,6 +81,7 @@ def model_info(spec: ModelSpec, manifest: dict[str, dict[str, str]]) -> ModelInf
         variant=spec.variant,
         sha256=manifest.get(spec.filename, {}).get("sha256"),
         licence=spec.licence,
+        card_url=spec.card_url,
     )
 
 

@@ -66,6 +66,9 @@ class ModelInfo(BaseModel):
     variant: str
     sha256: str | None
     licence: str
+    # The model card (data, licence, metrics, limits), served by the API; None in results
+    # stored before cards existed.
+    card_url: str | None = None
 
 
 class AttentionShare(BaseModel):

