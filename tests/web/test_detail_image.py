@@ -265,3 +265,13 @@ def test_a_failed_analysis_is_explained_in_words(admin_page: Any, live_server: L
     alert = admin_page.get_by_role("alert").inner_text()
     assert "The analysis failed" in alert and "damaged or truncated" in alert and "corrupt_media" in alert
     assert serious_violations(admin_page) == []
+
+
+def test_the_about_panel_links_each_model_to_its_card(admin_page: Any, live_server: LiveServer, image: str) -> None:
+    admin_page.goto(f"/assets/{image}")
+    links = admin_page.locator(".model-figures a", has_text="model card")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert any(h and h.startswith("/v1/models/") and h.endswith("/card") for h in hrefs), hrefs
+    for href in hrefs:
+        r = httpx.get(f"{live_server.url}{href}", timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/markdown"), href
