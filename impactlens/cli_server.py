@@ -44,7 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     app = create_app(services, on_startup=lambda: worker.start(settings.job_workers), on_shutdown=worker.stop)
-    print(f"impactlens API on {settings.public_url} (docs at /docs), data in {Path(settings.data_dir).resolve()}")
+    where = Path(settings.data_dir).resolve()
+    print(f"impactlens dashboard on {settings.public_url}/ (API under /v1, docs at /docs), data in {where}")
     # Everything loaded so far lives for the whole process: keep it out of the collector's
     # scans, and collect the young generation less often (request garbage is short-lived).
     gc.freeze()
