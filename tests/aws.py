@@ -19,8 +19,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_serialised = False
+
+
+def _serialise_emulator_writes() -> None:
+    """DynamoDB applies each write, and each transaction, atomically. moto's threaded server
+    does not: a failing transaction restores a deep copy of the whole table taken when it
+    started, erasing whatever a concurrent transaction committed meanwhile (a winner's usage
+    charge vanished that way in a race test). One lock around moto's write paths gives the
+    emulator the atomicity the real service has; our code under test is unchanged."""
+    global _serialised
+    if _serialised:
+        return
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in _WRITES:
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+    _serialised = True
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
+    _serialise_emulator_writes()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
