@@ -38,7 +38,7 @@ decode_image(sys.argv[1], 100_000_000)
 """
 ANALYSE = """
 import sys
-from impactlens.engine.batch import analyze_paths
+from impactlens.batch import analyze_paths
 assert analyze_paths([sys.argv[1]], sys.argv[2], progress=False).ok
 """
 

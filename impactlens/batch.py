@@ -10,12 +10,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import ImpactLensError, MediaError
-from ..media.image_io import decode_image
-from ..media.sniff import detect_kind
-from ..settings import Settings, get_settings
-from .image import ImageEngine, write_image_outputs
-from .types import AOI, AnalysisError, ImageAnalysis, VideoAnalysis
+from .engine.image import ImageEngine, write_image_outputs
+from .engine.types import AOI, AnalysisError, ImageAnalysis, VideoAnalysis
+from .errors import ImpactLensError, MediaError
+from .media.image_io import decode_image
+from .media.sniff import detect_kind
+from .settings import Settings, get_settings
 
 
 @dataclass
@@ -69,8 +69,8 @@ def analyze_paths(
     Images: <stem>.json / .saliency.png / .heatmap.png. Videos: <stem>.json / .heatmap.mp4 /
     .saliency.npz / .keyframes/. Whether a file is an image or a video is decided by content.
     """
-    from ..pipeline.progress import StepBars
-    from ..pipeline.video import LocalVideoAnalyser
+    from .pipeline.progress import StepBars
+    from .pipeline.video import LocalVideoAnalyser
 
     s = settings or get_settings()
     if variant:

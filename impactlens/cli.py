@@ -12,7 +12,8 @@ from .errors import ImpactLensError
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .engine import AOI, VideoAnalysis, analyze_paths
+    from .batch import analyze_paths
+    from .engine import AOI, VideoAnalysis
     from .settings import get_settings
 
     try:

@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from impactlens.engine import AOI, analyze_paths
+from impactlens.batch import analyze_paths
+from impactlens.engine import AOI
 from impactlens.errors import MediaError
 from impactlens.media.video_io import iter_samples, probe
 from impactlens.pipeline import LocalVideoAnalyser, StepContext, analyse_chunk_step

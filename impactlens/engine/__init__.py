@@ -1,6 +1,5 @@
 """The analysis engine: typed results for images (video follows the same shape)."""
 
-from .batch import BatchResult, analyze_image, analyze_paths
 from .image import ImageEngine, ImageOutcome
 from .types import (
     AOI,
@@ -19,7 +18,6 @@ __all__ = [
     "AOI",
     "AnalysisError",
     "AttentionShare",
-    "BatchResult",
     "ImageAnalysis",
     "ImageEngine",
     "ImageOutcome",
@@ -29,6 +27,4 @@ __all__ = [
     "TimelinePoint",
     "VideoAnalysis",
     "VideoAttentionShare",
-    "analyze_image",
-    "analyze_paths",
 ]

@@ -67,7 +67,7 @@ def test_analysing_a_huge_16_bit_png_stays_under_1_gb_with_full_size_outputs(big
     peak, _ = _peak(
         """
         import sys
-        from impactlens.engine.batch import analyze_paths
+        from impactlens.batch import analyze_paths
         batch = analyze_paths([sys.argv[1]], sys.argv[2], progress=False)
         assert batch.ok, batch.errors
         """,
