@@ -2,11 +2,13 @@
 
     .venv-train/bin/python scripts/saliency_features.py --backbone lite0 [--sets nus_train,...]
 
-Writes .cache/saliency/<backbone>/<set>.<tap>.npy (float16, memory-mapped when training, so
-the trainer's resident memory stays small) and <set>.counts.npy (fixations per grid cell) and
-<set>.names.json. Training sets hold each image twice, as is and mirrored (rows 2i, 2i+1);
-test sets only as is. The images go through the product's own decoding and preprocessing.
-Needs onnxruntime only (no torch).
+Each image goes to the backbone at its own aspect ratio (preprocess.saliency_size, as the
+product does), so a set's images fall into a few input sizes. Per set and size, writes
+.cache/saliency/<backbone>/<set>.<W>x<H>.<tap>.npy (float16, memory-mapped when training, so
+the trainer's resident memory stays small), <set>.<W>x<H>.counts.npy (fixations per stride-8
+cell) and <set>.<W>x<H>.names.json; <set>.names.json lists the sizes. Training sets hold each
+image twice, as is and mirrored (one size's rows 2i, 2i+1); test sets only as is. The images
+go through the product's own decoding and preprocessing. Needs onnxruntime only (no torch).
 """
 
 from __future__ import annotations
@@ -30,13 +32,12 @@ from impactlens.media.image_io import decode_image  # noqa: E402
 from impactlens.models.checkpoint import load_state_dict  # noqa: E402
 from impactlens.models.converters import mobilenet_v2_to_onnx  # noqa: E402
 from impactlens.models.efficientnet import efficientnet_lite_to_onnx  # noqa: E402
-from impactlens.models.preprocess import saliency_input  # noqa: E402
-from impactlens.models.readout import GRID  # noqa: E402
+from impactlens.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, saliency_size  # noqa: E402
 from impactlens.models.sources import EFFICIENTNET_LITE, MOBILENET, package_file  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / ".cache" / "saliency"
-H, W = GRID
+STRIDES = {"f8": 8, "f16": 16, "f32": 32, "head": 32}
 # set -> (folder, image numbers, fixation table 1-based?, mirrored copies?)
 SETS = {
     "nus_train": ("nus-scene", [f"{i:03d}.jpg" for i in range(1, 401)], True, True),
@@ -48,63 +49,98 @@ SETS = {
 
 def backbone_graph(name: str) -> onnx.ModelProto:
     if name == "mnv2":
-        return mobilenet_v2_to_onnx(load_state_dict(package_file(MOBILENET)), {}, H * 8, W * 8)
+        return mobilenet_v2_to_onnx(load_state_dict(package_file(MOBILENET)), {}, 384, 512)
     if name.startswith("lite"):
         weights = load_state_dict(package_file(EFFICIENTNET_LITE[int(name[4:])]))
-        return efficientnet_lite_to_onnx(weights, {}, H * 8, W * 8)
+        return efficientnet_lite_to_onnx(weights, {}, 384, 512)
     raise SystemExit(f"unknown backbone {name}")
 
 
-def grid_counts(xy: np.ndarray, width: int, height: int, one_based: bool, flip: bool) -> np.ndarray:
+def grid_counts(
+    xy: np.ndarray, width: int, height: int, grid: tuple[int, int], one_based: bool, flip: bool
+) -> np.ndarray:
     """Fixations per grid cell; positions as continuous coordinates (pixel centres at +0.5)."""
+    rows, cols = grid
     cx = xy[:, 0] + (0.5 if one_based else 0.0)
     cy = xy[:, 1] + (0.5 if one_based else 0.0)
     if flip:
         cx = width - cx
-    gx = np.clip(cx / width * W, 0, W - 1e-6).astype(int)
-    gy = np.clip(cy / height * H, 0, H - 1e-6).astype(int)
-    c = np.zeros((H, W), np.float32)
+    gx = np.clip(cx / width * cols, 0, cols - 1e-6).astype(int)
+    gy = np.clip(cy / height * rows, 0, rows - 1e-6).astype(int)
+    c = np.zeros((rows, cols), np.float32)
     np.add.at(c, (gy, gx), 1.0)
     return c
+
+
+def network_input(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    arr = (np.asarray(image.resize(size, Image.Resampling.BILINEAR), np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
 
 
 def extract(backbone: str, set_name: str) -> None:
     folder, names, one_based, mirrored = SETS[set_name]
     out = CACHE / backbone
     out.mkdir(parents=True, exist_ok=True)
-    if (out / f"{set_name}.names.json").exists():
+    index_file = out / f"{set_name}.names.json"
+    old = json.loads(index_file.read_text()) if index_file.exists() else {}
+    if "sizes" in old:
         print(f"{backbone}/{set_name}: cached", file=sys.stderr)
         return
+    # A cache from before aspect-preserving inputs holds every image at 512x384: its rows of
+    # 4:3 images are exactly what this run would compute, so they are copied, not recomputed.
+    legacy = {t: np.load(out / f"{set_name}.{t}.npy", mmap_mode="r") for t in old.get("taps", [])}
+    legacy_row = {n: i * (2 if old["mirrored"] else 1) for i, n in enumerate(old.get("names", []))}
     graph = backbone_graph(backbone)
+    # Free input size: "same" padding is identical for every multiple of 32.
+    for value in [graph.graph.input[0], *graph.graph.output]:
+        for axis, d in zip(("rows", "cols"), value.type.tensor_type.shape.dim[2:], strict=True):
+            d.dim_param = f"{value.name}_{axis}"
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     taps = [o.name for o in sess.get_outputs()]
-    shapes = {o.name: o.shape for o in sess.get_outputs()}
+    channels = {o.name: o.shape[1] for o in sess.get_outputs()}
     fix = load_fixations(DATA / folder / "fixations.csv", one_based=one_based)
-    rows = len(names) * (2 if mirrored else 1)
-    arrays = {
-        t: np.lib.format.open_memmap(
-            out / f"{set_name}.{t}.npy", "w+", np.float16, (rows, shapes[t][1], shapes[t][2], shapes[t][3])
-        )
-        for t in taps
-    }
-    counts = np.zeros((rows, H, W), np.float32)
-    t0, r = time.time(), 0
-    for i, name in enumerate(names):
-        img = decode_image(DATA / folder / "images" / name, 200_000_000)
-        for flip in (False, True) if mirrored else (False,):
-            im = img.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img.image
-            for t, o in zip(taps, sess.run(taps, {"image": saliency_input(im)}), strict=True):
-                arrays[t][r] = o[0].astype(np.float16)
-            counts[r] = grid_counts(fix.get(name, np.zeros((0, 2))), img.width, img.height, one_based, flip)
-            r += 1
-        if i % 100 == 0:
-            print(f"{backbone}/{set_name} {i}/{len(names)} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
-    for a in arrays.values():
-        a.flush()
-    np.save(out / f"{set_name}.counts.npy", counts)
-    (out / f"{set_name}.names.json").write_text(json.dumps({"names": names, "mirrored": mirrored, "taps": taps}))
+    by_size: dict[tuple[int, int], list[str]] = {}
+    for name in names:
+        with Image.open(DATA / folder / "images" / name) as im:
+            by_size.setdefault(saliency_size(*im.size), []).append(name)
+    copies = (False, True) if mirrored else (False,)
+    t0, done = time.time(), 0
+    for (w, h), group in sorted(by_size.items()):
+        key = f"{set_name}.{w}x{h}"
+        rows = len(group) * len(copies)
+        arrays = {
+            t: np.lib.format.open_memmap(
+                out / f"{key}.{t}.npy", "w+", np.float16, (rows, channels[t], -(-h // STRIDES[t]), -(-w // STRIDES[t]))
+            )
+            for t in taps
+        }
+        counts = np.zeros((rows, h // 8, w // 8), np.float32)
+        r = 0
+        for name in group:
+            img = decode_image(DATA / folder / "images" / name, 200_000_000)
+            for k, flip in enumerate(copies):
+                if legacy and (w, h) == (512, 384) and name in legacy_row:
+                    for t in taps:
+                        arrays[t][r] = legacy[t][legacy_row[name] + k]
+                else:
+                    im = img.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img.image
+                    for t, o in zip(taps, sess.run(taps, {"image": network_input(im, (w, h))}), strict=True):
+                        arrays[t][r] = o[0].astype(np.float16)
+                xy = fix.get(name, np.zeros((0, 2)))
+                counts[r] = grid_counts(xy, img.width, img.height, (h // 8, w // 8), one_based, flip)
+                r += 1
+            done += 1
+            if done % 100 == 0:
+                print(f"{backbone}/{set_name} {done}/{len(names)} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+        for a in arrays.values():
+            a.flush()
+        np.save(out / f"{key}.counts.npy", counts)
+        (out / f"{key}.names.json").write_text(json.dumps({"names": group, "mirrored": mirrored, "taps": taps}))
+    sizes = [f"{w}x{h}" for w, h in sorted(by_size)]
+    index = {"names": names, "mirrored": mirrored, "taps": taps, "sizes": sizes}
+    index_file.write_text(json.dumps(index))
 
 
 def main() -> None:

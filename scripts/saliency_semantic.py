@@ -3,9 +3,10 @@
     .venv/bin/python scripts/saliency_semantic.py
 
 Runs the product's detectors (impactlens/models/detectors.py: YuNet faces, PP-OCR text
-probability) once per image, as is; the mirrored training rows get the mirrored maps. Writes
-.cache/saliency/sem/<set>.map.npy, float16 (rows, 2, 48, 64), next to the backbone caches, so
-scripts/train_saliency.py --backbones lite0,sem reads them as one more tap.
+probability) once per image, as is; the mirrored training rows get the mirrored maps. Writes,
+per set and input size (the backbone caches' layout), .cache/saliency/sem/<set>.<W>x<H>.map.npy,
+float16 (rows, 2, H/8, W/8), so scripts/train_saliency.py --backbones lite0,sem reads them as
+one more tap.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from impactlens.models.detectors import load_detectors  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from saliency_features import CACHE, DATA, GRID, SETS  # noqa: E402
+from saliency_features import CACHE, DATA, SETS  # noqa: E402
+
+from impactlens.models.preprocess import saliency_size  # noqa: E402
 
 
 def main() -> None:
@@ -35,18 +38,24 @@ def main() -> None:
     for set_name, (folder, names, _, mirrored) in SETS.items():
         if (out / f"{set_name}.names.json").exists():
             continue
-        rows = []
+        groups: dict[str, list[np.ndarray]] = {}
+        members: dict[str, list[str]] = {}
         t0 = time.time()
         for i, name in enumerate(names):
             img = decode_image(DATA / folder / "images" / name, 200_000_000).image
-            faces, text = det.channel_maps(img, GRID)
+            w, h = saliency_size(*img.size)
+            faces, text = det.channel_maps(img, (h // 8, w // 8))
             m = np.stack([faces, text]).astype(np.float16)
-            rows += [m, m[:, :, ::-1]] if mirrored else [m]
+            groups.setdefault(f"{w}x{h}", []).extend([m, m[:, :, ::-1]] if mirrored else [m])
+            members.setdefault(f"{w}x{h}", []).append(name)
             if i % 100 == 0:
                 print(f"sem/{set_name} {i}/{len(names)} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
-        np.save(out / f"{set_name}.map.npy", np.stack(rows))
-        (out / f"{set_name}.names.json").write_text(json.dumps({"names": names, "mirrored": mirrored, "taps": ["map"]}))
-
+        for size, rows in groups.items():
+            np.save(out / f"{set_name}.{size}.map.npy", np.stack(rows))
+            info = {"names": members[size], "mirrored": mirrored, "taps": ["map"]}
+            (out / f"{set_name}.{size}.names.json").write_text(json.dumps(info))
+        index = {"names": names, "mirrored": mirrored, "taps": ["map"], "sizes": sorted(groups)}
+        (out / f"{set_name}.names.json").write_text(json.dumps(index))
 
 if __name__ == "__main__":
     main()

@@ -1,16 +1,18 @@
 """Trains the saliency readout on NUS 001-400 + OSIE 1001-1600; scores NUS 401-500 and OSIE 1601-1700.
 
 Reproducible: fixed seed, fixed splits, deterministic CPU ops. Needs torch for training only
-(the product never imports it). Features come from scripts/saliency_features.py (cached):
+(the product never imports it). Features come from scripts/saliency_features.py (cached, each
+image at its own aspect ratio, as the product feeds it):
 
     .venv-train/bin/python scripts/saliency_features.py --backbone lite0
-    .venv-train/bin/python scripts/train_saliency.py --backbones lite0 --export
+    .venv-train/bin/python scripts/train_saliency.py --backbones lite0 --context 16 --export
 
 Early stopping on NUS 351-400 + OSIE 1541-1600 (validation log-likelihood); the fit uses the
-rest of the training split, each image as is and mirrored. ``--train nus`` or ``--train osie``
-fits on one set only (cross-dataset figures); ``--test`` scores the held-out splits with the
-benchmark protocols (impactlens/evaluation/protocol.py) from the cached test features.
-``--export`` writes impactlens/models/weights/saliency_readout_<backbones>.npz.
+rest of the training split, each image as is and mirrored. The run also prints the benchmark
+metrics on those validation images, the figures every design choice was made on. ``--train
+nus`` or ``--train osie`` fits on one set only (cross-dataset figures); ``--test`` scores the
+held-out splits with the benchmark protocols (impactlens/evaluation/protocol.py) from the
+cached test features. ``--export`` writes impactlens/models/weights/saliency_readout_<backbones>.npz.
 """
 
 from __future__ import annotations
@@ -27,87 +29,46 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from saliency_data import Group, Projection, load_groups, projected  # noqa: E402
 
 from impactlens.evaluation.protocol import METRICS, evaluate, nus, osie, summarise  # noqa: E402
 from impactlens.media.heatmap import upsample_density  # noqa: E402
-from impactlens.models.readout import GRID, TAPS, gaussian_kernel  # noqa: E402
+from impactlens.models.readout import TAPS, gaussian_kernel  # noqa: E402
 
-CACHE = ROOT / ".cache" / "saliency"
 DATA = ROOT.parent / "shared" / "data"
 WEIGHTS = ROOT / "impactlens" / "models" / "weights"
-H, W = GRID
-VAL = {"nus_train": range(350, 400), "osie_train": range(540, 600)}  # image indices in each set
-
-
-class Features:
-    """Memory-mapped cached taps of several backbones for one set."""
-
-    def __init__(self, backbones: list[str], set_name: str) -> None:
-        self.taps: list[tuple[str, np.ndarray]] = []
-        for bb in backbones:
-            info = json.loads((CACHE / bb / f"{set_name}.names.json").read_text())
-            for t in info["taps"]:
-                self.taps.append((f"{bb}:{t}", np.load(CACHE / bb / f"{set_name}.{t}.npy", mmap_mode="r")))
-        self.names: list[str] = info["names"]
-        self.mirrored: bool = info["mirrored"]
-        self.counts = torch.from_numpy(np.load(CACHE / backbones[0] / f"{set_name}.counts.npy"))
-
-
-class Projection:
-    """Per tap: channel standardisation, then the top principal components of the channels.
-
-    The readout's first layer is linear in the features, so training it on k principal
-    components and exporting W @ P.T / sd (bias shifted by the mean) is exact. Keeping the
-    leading components (Lite0 with 48/96/128/256: 100/96/77/57% of the standardised variance)
-    restricts the readout to the features' main directions, a regulariser, and makes the
-    training set small enough to hold in memory (~0.5 GB), so an epoch costs seconds of CPU.
-    """
-
-    def __init__(self, sets: list[tuple[Features, np.ndarray]], components: dict[str, int]) -> None:
-        self.mu: dict[str, np.ndarray] = {}
-        self.sd: dict[str, np.ndarray] = {}
-        self.basis: dict[str, np.ndarray] = {}
-        self.explained: dict[str, float] = {}
-        for i, (name, _) in enumerate(sets[0][0].taps):
-            x = np.concatenate([f.taps[i][1][np.sort(rows[::7])].astype(np.float32) for f, rows in sets])
-            x = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
-            mu, sd = x.mean(0), x.std(0) + 1e-3
-            z = (x - mu) / sd
-            cov = z.T @ z / len(z)
-            vals, vecs = np.linalg.eigh(cov.astype(np.float64))
-            k = min(components.get(name.split(":")[1], len(vals)), len(vals))
-            order = np.argsort(vals)[::-1][:k]
-            self.mu[name], self.sd[name], self.basis[name] = mu, sd, vecs[:, order].astype(np.float32)
-            self.explained[name] = float(vals[order].sum() / vals.sum())
-
-    def apply(self, feats: Features) -> list[torch.Tensor]:
-        out = []
-        for name, arr in feats.taps:
-            p = np.empty((len(arr), self.basis[name].shape[1], *arr.shape[2:]), np.float16)
-            for b in range(0, len(arr), 32):
-                x = (arr[b : b + 32].astype(np.float32) - self.mu[name][:, None, None]) / self.sd[name][:, None, None]
-                p[b : b + 32] = np.einsum("nchw,ck->nkhw", x, self.basis[name])
-            out.append(torch.from_numpy(p))
-        return out
-
-
-def rows_to(tensors: list[torch.Tensor], rows: np.ndarray) -> list[torch.Tensor]:
-    idx = torch.from_numpy(np.sort(rows))
-    return [t[idx].float() for t in tensors]
+CENTRE_CELLS = (12, 16)  # the learned centre-bias map, resized to each image's grid
+__all__ = ["Projection"]  # the projection cache pickles it
 
 
 class Readout(torch.nn.Module):
+    """1x1 convolutions on the taps, optional k x k context convolutions, blur, centre bias."""
+
     def __init__(
-        self, split: tuple[int, ...], sigma: float, hidden: tuple[int, ...], dropout: float, centre: tuple[int, int]
+        self,
+        split: tuple[int, ...],
+        sigma: float,
+        hidden: tuple[int, ...],
+        dropout: float,
+        context: tuple[int, ...] = (),
+        dilation: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
-        dims = (sum(split), *hidden, 1)
-        self.layers = torch.nn.ModuleList(torch.nn.Conv2d(a, b, 1) for a, b in zip(dims, dims[1:], strict=False))
-        self.split, self.dropout = split, dropout
-        self.centre = torch.nn.Parameter(torch.zeros(1, 1, *centre))
+        self.context = torch.nn.ModuleList()
+        c = hidden[0]
+        for co, d in zip(context, dilation, strict=True):
+            self.context.append(torch.nn.Conv2d(c, co, 3, padding=d, dilation=d, padding_mode="replicate"))
+            c = co
+        dims = (c, *hidden[1:], 1)
+        later = (torch.nn.Conv2d(a, b, 1) for a, b in zip(dims, dims[1:], strict=False))
+        self.layers = torch.nn.ModuleList([torch.nn.Conv2d(sum(split), hidden[0], 1), *later])
+        self.split, self.dropout, self.dilation = split, dropout, dilation
+        self.centre = torch.nn.Parameter(torch.zeros(1, 1, *CENTRE_CELLS))
         self.register_buffer("kernel", torch.from_numpy(gaussian_kernel(sigma)))
 
-    def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, taps: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
         # The first 1x1 convolution commutes with the (linear, per-channel) upsampling, so it
         # runs on each tap at its own resolution, contributions of one resolution are summed,
         # and only the sums are upsampled: about 10x less work than upsampling the features.
@@ -120,14 +81,16 @@ class Readout(torch.nn.Module):
             key = (int(y.shape[-2]), int(y.shape[-1]))
             by_size[key] = by_size[key] + y if key in by_size else y
         x = first.bias.view(1, -1, 1, 1)
-        for (h, w), y in by_size.items():
-            x = x + (y if (h, w) == (H, W) else upsample(y))
+        for size, y in by_size.items():
+            x = x + (y if size == grid else upsample(y, grid))
+        for conv in self.context:
+            x = conv(F.relu(x))
         for layer in self.layers[1:]:
             x = layer(F.relu(x))
         k, p = self.kernel, len(self.kernel) // 2
         x = F.pad(x, (p, p, p, p), mode="replicate")
         x = F.conv2d(F.conv2d(x, k.view(1, 1, -1, 1)), k.view(1, 1, 1, -1))
-        x = x + F.interpolate(self.centre, (H, W), mode="bilinear", align_corners=False)
+        x = x + F.interpolate(self.centre, grid, mode="bilinear", align_corners=False)
         return F.log_softmax(x.flatten(1), 1)
 
 
@@ -137,15 +100,15 @@ def _bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
     return F.interpolate(eye, n_out, mode="linear", align_corners=False)[:, 0].T.contiguous()
 
 
-_UP: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+_UP: dict[tuple[int, int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def upsample(y: torch.Tensor) -> torch.Tensor:
+def upsample(y: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize to the grid as two small matrix products (far faster than interpolate on CPU)."""
-    h, w = int(y.shape[-2]), int(y.shape[-1])
-    if (h, w) not in _UP:
-        _UP[(h, w)] = (_bilinear_matrix(h, H), _bilinear_matrix(w, W))
-    uh, uw = _UP[(h, w)]
+    key = (int(y.shape[-2]), int(y.shape[-1]), *grid)
+    if key not in _UP:
+        _UP[key] = (_bilinear_matrix(key[0], grid[0]), _bilinear_matrix(key[1], grid[1]))
+    uh, uw = _UP[key]
     return uh @ (y @ uw.T)
 
 
@@ -153,30 +116,91 @@ def nll(logp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return -(logp * counts.flatten(1)).sum() / counts.sum()
 
 
-def rows_of(images: range | list[int], with_mirror: bool) -> np.ndarray:
-    """Rows of a training set's images (image i is row 2i as is, 2i + 1 mirrored)."""
-    return np.array([2 * i + f for i in images for f in ((0, 1) if with_mirror else (0,))], np.int64)
+def rows_to(tensors: list[torch.Tensor], rows: np.ndarray) -> list[torch.Tensor]:
+    idx = torch.from_numpy(np.sort(rows))
+    return [t[idx].float() for t in tensors]
 
 
-def projected(
-    backbones: list[str], train_sets: list[str], components: dict[str, int], sets: dict[str, Features], fit: dict
-) -> tuple[Projection, dict[str, list[torch.Tensor]]]:
-    """The projection fitted on the training sets' fit rows, and every set projected (cached)."""
-    key = f"{'+'.join(backbones)}_{'+'.join(train_sets)}_{'-'.join(str(v) for v in components.values())}"
-    path = CACHE / "projected" / f"{key}.pt"
-    if path.exists():
-        proj, tens = torch.load(path, weights_only=False)
-        return proj, tens
-    t = time.time()
-    proj = Projection([(sets[s], fit[s]) for s in train_sets], components)
-    print(f"projection fitted ({time.time() - t:.0f}s): explained {proj.explained}", file=sys.stderr, flush=True)
-    tens = {f"{s}_train": proj.apply(f) for s, f in sets.items()}
-    for s in ("nus", "osie"):
-        tens[f"{s}_test"] = proj.apply(Features(backbones, f"{s}_test"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save((proj, tens), path)
-    print(f"projected every set ({time.time() - t:.0f}s)", file=sys.stderr, flush=True)
-    return proj, tens
+class Data:
+    """Every group of the training and test sets, projected; batches never mix grid sizes."""
+
+    def __init__(self, backbones: list[str], train_sets: list[str], components: dict[str, int]) -> None:
+        self.groups = {s: load_groups(backbones, s) for s in ("nus_train", "osie_train", "nus_test", "osie_test")}
+        train = [g for s in train_sets for g in self.groups[f"{s}_train"]]
+        every = [g for gs in self.groups.values() for g in gs]
+        self.proj, self.tens = projected(backbones, train, every, components)
+
+    def x(self, g: Group, rows: np.ndarray) -> list[torch.Tensor]:
+        return rows_to(self.tens[(g.set_name, g.size)], rows)
+
+    def val_nll(self, model: Readout, set_name: str) -> float:
+        """Nats per validation fixation, relative to a uniform map (so grids of any size compare)."""
+        total = count = 0.0
+        with torch.no_grad():
+            for g in self.groups[set_name]:
+                if len(g.val):
+                    c = g.counts[np.sort(g.val)]
+                    per = float(nll(model(self.x(g, g.val), g.grid), c)) - np.log(g.grid[0] * g.grid[1])
+                    total += per * float(c.sum())
+                    count += float(c.sum())
+        return total / count
+
+    def densities(self, model: Readout, set_name: str, names: set[str]) -> dict[str, np.ndarray]:
+        """Predicted fixation densities (grid, summing to 1) of a set's originals with these names."""
+        out = {}
+        with torch.no_grad():
+            for g in self.groups[set_name]:
+                rows = g.rows(names, both_copies=False)
+                if len(rows):
+                    d = model(self.x(g, rows), g.grid).view(-1, *g.grid).exp().numpy()
+                    out.update(zip((g.names[r // (2 if g.mirrored else 1)] for r in np.sort(rows)), d, strict=True))
+        return out
+
+
+def scores(model: Readout, data: Data, split: str) -> dict[str, dict[str, list[float]]]:
+    """Benchmark metrics (mean and bootstrap interval) on the validation or the held-out test images."""
+    out = {}
+    for name in ("nus", "osie"):
+        first, last = (351, 400) if name == "nus" else (1541, 1600)
+        maker = nus if name == "nus" else osie
+        protocol = maker(DATA / ("nus-scene" if name == "nus" else "osie"), *(() if split == "test" else (first, last)))
+        grids = data.densities(model, f"{name}_{'test' if split == 'test' else 'train'}", set(protocol.images))
+        fn = {"ours": lambda n, im, g=grids: upsample_density(g[n], im.size[0], im.size[1])}
+        summary = summarise(evaluate(protocol, fn))["ours"]
+        out[name] = {m: [round(x, 4) for x in v] for m, v in summary.items() if m in METRICS}
+        print(split, name, {m: round(v[0], 3) for m, v in out[name].items()}, file=sys.stderr, flush=True)
+    return out
+
+
+def train(model: Readout, data: Data, train_sets: list[str], epochs: int, lr: float, wd: float) -> list[dict]:
+    """Adam on batches of 16 rows of one group; keeps the epoch with the best validation NLL."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    best, best_state, t0, history = float("inf"), None, time.time(), []
+    rng = np.random.default_rng(0)
+    groups = [g for s in train_sets for g in data.groups[f"{s}_train"]]
+    for epoch in range(epochs):
+        model.train()
+        batches = []
+        for g in groups:
+            rows = rng.permutation(g.fit)
+            batches += [(g, rows[b : b + 16]) for b in range(0, len(rows), 16)]
+        for j in rng.permutation(len(batches)):
+            g, rows = batches[j]
+            loss = nll(model(data.x(g, rows), g.grid), g.counts[np.sort(rows)])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        v = {s: data.val_nll(model, f"{s}_train") for s in ("nus", "osie")}
+        score = float(np.mean([v[s] for s in train_sets]))
+        history.append(v)
+        if score < best:
+            best, best_state = score, {k: x.clone() for k, x in model.state_dict().items()}
+        print(f"epoch {epoch} val_nll={v} best={best:.4f} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
 
 
 def main() -> None:
@@ -186,10 +210,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--sigma", type=float, default=1.5)
     ap.add_argument("--hidden", default="32,16")
+    ap.add_argument("--context", default="", help="channels of 3x3 context convolutions after the first layer")
+    ap.add_argument("--dilation", default="", help="their dilations (default 1 each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--dropout", type=float, default=0.3)
-    ap.add_argument("--centre", default="12,16")
     ap.add_argument("--components", default="48,96,128,256", help="principal components kept per tap (f8,f16,f32,head)")
     ap.add_argument("--test", action="store_true")
     ap.add_argument("--export", action="store_true")
@@ -197,99 +222,64 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)  # the machine is shared: spinning OpenMP workers only burn CPU
     torch.use_deterministic_algorithms(True)
-    backbones = args.backbones.split(",")
-    sets = {s: Features(backbones, f"{s}_train") for s in ("nus", "osie")}
-    fit = {s: rows_of([i for i in range(len(f.names)) if i not in VAL[f"{s}_train"]], True) for s, f in sets.items()}
-    val = {s: rows_of(VAL[f"{s}_train"], False) for s in sets}  # originals only
-    train_sets = args.train.split(",")
+    backbones, train_sets = args.backbones.split(","), args.train.split(",")
     components = dict(zip(TAPS, (int(x) for x in args.components.split(",")), strict=True))
-    proj, tens = projected(backbones, train_sets, components, sets, fit)
-    split = tuple(t.shape[1] for t in tens["nus_train"])
+    data = Data(backbones, train_sets, components)
+    split = tuple(t.shape[1] for t in next(iter(data.tens.values())))
+    context = tuple(int(x) for x in args.context.split(",") if x)
+    dilation = tuple(int(x) for x in args.dilation.split(",") if x) or (1,) * len(context)
     hidden = tuple(int(x) for x in args.hidden.split(",") if x)
-    centre = tuple(int(x) for x in args.centre.split(","))
-    model = Readout(split, args.sigma, hidden, args.dropout, (centre[0], centre[1]))
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.wd)
-    val_batches = {s: (rows_to(tens[f"{s}_train"], val[s]), sets[s].counts[np.sort(val[s])]) for s in sets}
-    best, best_state, t0, history = float("inf"), None, time.time(), []
-    rng = np.random.default_rng(0)
-    for epoch in range(args.epochs):
-        model.train()
-        batches = []
-        for s in train_sets:
-            rows = rng.permutation(fit[s])
-            batches += [(s, rows[b : b + 16]) for b in range(0, len(rows), 16)]
-        for j in rng.permutation(len(batches)):
-            s, rows = batches[j]
-            loss = nll(model(rows_to(tens[f"{s}_train"], rows)), sets[s].counts[np.sort(rows)])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            v = {s: nll(model(x), c).item() for s, (x, c) in val_batches.items()}
-        score = float(np.mean([v[s] for s in train_sets]))
-        history.append(v)
-        if score < best:
-            best, best_state = score, {k: x.clone() for k, x in model.state_dict().items()}
-        print(f"epoch {epoch} val_nll={v} best={best:.4f} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    model.eval()
-    with torch.no_grad():
-        val_nll = {s: nll(model(x), c).item() for s, (x, c) in val_batches.items()}
-    base = {s: centre_only_nll(fit[s], val[s], sets[s].counts) for s in sets}
+    model = Readout(split, args.sigma, hidden, args.dropout, context, dilation)
+    train(model, data, train_sets, args.epochs, args.lr, args.wd)
+    val_nll = {s: data.val_nll(model, f"{s}_train") for s in ("nus", "osie")}
+    base = {s: centre_only_nll(data.groups[f"{s}_train"]) for s in ("nus", "osie")}
     result = {
         "args": vars(args),
         "val_nll": val_nll,
         "centre_only_val_nll": base,
-        "gain_nats_per_fixation": {s: base[s] - val_nll[s] for s in sets},
+        "gain_nats_per_fixation": {s: base[s] - val_nll[s] for s in base},
+        "validation": scores(model, data, "validation"),
     }
     if args.test:
-        result["test"] = test(model, {s: tens[f"{s}_test"] for s in ("nus", "osie")}, backbones)
+        result["test"] = scores(model, data, "test")
     if args.export:
-        info = {k: result[k] for k in ("args", "val_nll", "gain_nats_per_fixation")}
-        info["explained_variance"] = proj.explained
-        export(model, proj, args.sigma, backbones, info=info)
+        info = {k: result[k] for k in ("args", "val_nll", "gain_nats_per_fixation", "validation")}
+        info["explained_variance"] = data.proj.explained
+        export(model, data.proj, args.sigma, backbones, info=info)
     print(json.dumps(result))
 
 
-def centre_only_nll(fit_rows: np.ndarray, val_rows: np.ndarray, counts: torch.Tensor) -> float:
-    """The same centre-bias map for every image, fitted to the summed training counts."""
-    logits = torch.zeros(1, H * W, requires_grad=True)
-    fit_c, val_c = counts[np.sort(fit_rows)].sum(0).flatten()[None], counts[np.sort(val_rows)].sum(0).flatten()[None]
+def centre_only_nll(groups: list[Group]) -> float:
+    """The same centre-bias map for every image (fitted to the training counts, resized per grid)."""
+    logits = torch.zeros(1, 1, *CENTRE_CELLS, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=5e-2)
-    k = torch.from_numpy(gaussian_kernel(2.0))
-    for _ in range(300):
-        lp = smooth_logsoftmax(logits, k)
-        loss = -(lp * fit_c).sum() / fit_c.sum()
+    k = torch.from_numpy(gaussian_kernel(1.0))
+
+    def loss(rows_of: str) -> torch.Tensor:
+        total, n = torch.zeros(()), 0.0
+        for g in groups:
+            rows = getattr(g, rows_of)
+            if len(rows):
+                c = g.counts[np.sort(rows)].sum(0, keepdim=True)
+                lp = smooth_logsoftmax(F.interpolate(logits, g.grid, mode="bilinear", align_corners=False), k)
+                total = total - (lp * c.flatten(1)).sum() - np.log(g.grid[0] * g.grid[1]) * c.sum()
+                n += float(c.sum())
+        return total / n
+
+    for _ in range(200):
+        value = loss("fit")
         opt.zero_grad()
-        loss.backward()
+        value.backward()
         opt.step()
     with torch.no_grad():
-        return float(-(smooth_logsoftmax(logits, k) * val_c).sum() / val_c.sum())
+        return float(loss("val"))
 
 
-def smooth_logsoftmax(logits: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    x = logits.view(1, 1, H, W)
+def smooth_logsoftmax(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     p = len(k) // 2
     x = F.pad(x, (p, p, p, p), mode="replicate")
     x = F.conv2d(F.conv2d(x, k.view(1, 1, -1, 1)), k.view(1, 1, 1, -1))
     return F.log_softmax(x.flatten(1), 1)
-
-
-def test(
-    model: Readout, tens: dict[str, list[torch.Tensor]], backbones: list[str]
-) -> dict[str, dict[str, list[float]]]:
-    out = {}
-    for name, protocol in (("nus", nus(DATA / "nus-scene")), ("osie", osie(DATA / "osie"))):
-        feats = Features(backbones, f"{name}_test")
-        with torch.no_grad():
-            logp = model(rows_to(tens[name], np.arange(len(feats.names)))).view(-1, H, W).exp().numpy()
-        grids = dict(zip(feats.names, logp, strict=True))
-        scores = evaluate(protocol, {"ours": lambda n, im, g=grids: upsample_density(g[n], im.size[0], im.size[1])})
-        out[name] = {m: [round(x, 4) for x in v] for m, v in summarise(scores)["ours"].items() if m in METRICS}
-        print(name, {m: round(v[0], 3) for m, v in out[name].items()}, file=sys.stderr, flush=True)
-    return out
 
 
 def export(model: Readout, proj: Projection, sigma: float, backbones: list[str], info: dict) -> None:
@@ -313,6 +303,11 @@ def export(model: Readout, proj: Projection, sigma: float, backbones: list[str],
             w = w2[:, :, None, None]
         arrays[f"readout.{i}.weight"] = w.astype(np.float32)
         arrays[f"readout.{i}.bias"] = b.astype(np.float32)
+    for j, conv in enumerate(model.context):
+        arrays[f"context.{j}.weight"] = conv.weight.detach().numpy().astype(np.float32)
+        arrays[f"context.{j}.bias"] = conv.bias.detach().numpy().astype(np.float32)
+    if model.context:
+        arrays["context_dilation"] = np.array(model.dilation, np.int64)
     arrays["centre_bias"] = model.centre.detach().numpy()[0, 0].astype(np.float32)
     arrays["blur_sigma"] = np.array(sigma, np.float32)
     arrays["taps"] = np.array(names)

@@ -46,6 +46,7 @@ class GraphBuilder:
         pad: int = 0,
         groups: int = 1,
         bn: str | None = None,
+        dilation: int = 1,
     ) -> str:
         """Conv2d from ``prefix.weight``/``prefix.bias``, with a following BatchNorm folded in."""
         w = self.weights[f"{prefix}.weight"].astype(np.float64)
@@ -68,6 +69,7 @@ class GraphBuilder:
             strides=[stride, stride],
             pads=[pad, pad, pad, pad],
             group=groups,
+            dilations=[dilation, dilation],
         )
 
     def relu(self, x: str) -> str:

@@ -7,7 +7,9 @@ from PIL import Image
 
 RESMEM_RESIZE = 256
 RESMEM_CROP = 227
-SALIENCY_SIZE = (512, 384)  # (width, height) the saliency backbone sees
+SALIENCY_AREA = 384 * 512  # pixels the saliency backbone sees, whatever the image's shape
+SALIENCY_STRIDE = 32  # the backbone's coarsest stride: both sides are multiples of it
+SALIENCY_MAX_ASPECT = 4.0  # a wider (or taller) banner is squashed to 4:1 rather than starved of rows
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -22,7 +24,19 @@ def resmem_input(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(crop.transpose(2, 0, 1)[None])
 
 
+def saliency_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the saliency input: the image's aspect ratio at about 384x512's area.
+
+    A 4:3 image gets 512x384, a square one 448x448, a 9:16 story 320x576. Squashing every
+    image to 4:3 (as before) stretched portrait ads and piled their saliency on the bottom edge.
+    """
+    aspect = min(max(width / max(height, 1), 1 / SALIENCY_MAX_ASPECT), SALIENCY_MAX_ASPECT)
+    rows = (SALIENCY_AREA / aspect) ** 0.5
+    s = SALIENCY_STRIDE
+    return max(s, round(rows * aspect / s) * s), max(s, round(rows / s) * s)
+
+
 def saliency_input(image: Image.Image) -> np.ndarray:
-    resized = image.convert("RGB").resize(SALIENCY_SIZE, Image.Resampling.BILINEAR)
+    resized = image.convert("RGB").resize(saliency_size(*image.size), Image.Resampling.BILINEAR)
     arr = (np.asarray(resized, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])

@@ -21,8 +21,10 @@ from .efficientnet import efficientnet_lite_to_onnx
 from .graph import GraphBuilder
 from .sources import EFFICIENTNET_LITE, MOBILENET
 
-GRID = (48, 64)  # stride-8 grid of the 384x512 input
+GRID = (48, 64)  # stride-8 grid of the nominal 384x512 input (training features; a 4:3 image)
 TAPS = ("f8", "f16", "f32", "head")
+# Bumped whenever the composed graph changes for the same weights (2: free input size, context convolutions).
+GRAPH_VERSION = "2"
 LEGACY_TAPS = tuple(f"mnv2:{t}" for t in TAPS)
 # Registered saliency model name -> its readout weights in impactlens/models/weights/.
 READOUT_FILES = {"mnv2-readout": "saliency_readout.npz", "lite0-readout": "saliency_readout_lite0.npz"}
@@ -80,12 +82,18 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 def saliency_to_onnx(
     backbones: Mapping[str, Mapping[str, np.ndarray]], readout: Mapping[str, np.ndarray], metadata: Mapping[str, str]
 ) -> onnx.ModelProto:
-    """One graph: image (1,3,384,512) -> log_density (1,1,48,64), summing to 1 after exp.
+    """One graph: image (1,3,H,W) -> log_density (1,1,H/8,W/8), summing to 1 after exp.
 
-    ``backbones`` maps each backbone the readout names to its checkpoint tensors.
+    H and W are free (multiples of 32; preprocess.saliency_size keeps the image's aspect ratio
+    at about 384x512's area), so a portrait creative is not squashed into a landscape input.
+    The backbones' "same" padding is the same for every multiple of 32, so building them at
+    the nominal GRID size and declaring the input symbolic is exact. ``backbones`` maps each
+    backbone the readout names to its checkpoint tensors.
     """
     h, w = GRID
     g = GraphBuilder(readout, prefix="readout/")
+    # The stride-8 grid's (rows, columns), read from the input at run time.
+    grid_hw = g.op("Div", [g.op("Shape", ["image"], start=2), g.const(np.array([8, 8], np.int64))])
     channels: dict[str, int] = {}
     for name in readout_backbones(readout):
         base = backbone_to_onnx(name, backbones[name], h * 8, w * 8)
@@ -104,12 +112,14 @@ def saliency_to_onnx(
         part = g.op("Conv", [edge, g.const(w0[:, start : start + c].astype(np.float32))], kernel_shape=[1, 1])
         start += c
         if not tap.endswith(":f8"):
-            shape = np.array([1, w0.shape[0], h, w], np.int64)
-            part = g.op(
-                "Resize", [part, "", "", g.const(shape)], mode="linear", coordinate_transformation_mode="half_pixel"
-            )
+            shape = g.op("Concat", [g.const(np.array([1, w0.shape[0]], np.int64)), grid_hw], axis=0)
+            part = g.op("Resize", [part, "", "", shape], mode="linear", coordinate_transformation_mode="half_pixel")
         y = part if not y else g.op("Add", [y, part])
     y = g.op("Add", [y, g.const(b0.astype(np.float32).reshape(1, -1, 1, 1))])
+    # Optional 3x3 context convolutions (edge-padded, as trained with replicate padding).
+    for j, d in enumerate(int(x) for x in readout.get("context_dilation", np.zeros(0, np.int64))):
+        pads = g.const(np.array([0, 0, d, d, 0, 0, d, d], np.int64))
+        y = g.conv(g.op("Pad", [g.relu(y), pads], mode="edge"), f"context.{j}", dilation=d)
     n_layers = sum(1 for k in readout if k.startswith("readout.") and k.endswith(".weight"))
     for i in range(1, n_layers):
         y = g.conv(g.relu(y), f"readout.{i}")
@@ -122,12 +132,13 @@ def saliency_to_onnx(
     prior = readout["centre_bias"].astype(np.float32)[None, None]
     prior_up = g.op(
         "Resize",
-        [g.const(prior), "", "", g.const(np.array([1, 1, h, w], np.int64))],
+        [g.const(prior), "", "", g.op("Concat", [g.const(np.array([1, 1], np.int64)), grid_hw], axis=0)],
         mode="linear",
         coordinate_transformation_mode="half_pixel",
     )
     y = g.op("Add", [y, prior_up])
     flat = g.op("Flatten", [y])
     logp = g.op("LogSoftmax", [flat], axis=1)
-    out = g.op("Reshape", [logp, g.const(np.array([1, 1, h, w], np.int64))])
-    return g.model([("image", [1, 3, h * 8, w * 8])], [(out, "log_density", [1, 1, h, w])], "saliency", metadata)
+    out = g.op("Reshape", [logp, g.op("Shape", [y])])
+    outputs = [(out, "log_density", [1, 1, "rows", "cols"])]
+    return g.model([("image", [1, 3, "height", "width"])], outputs, "saliency", metadata)
