@@ -68,20 +68,29 @@ def test_checkpoint_reader_refuses_arbitrary_pickles(tmp_path):
         load_state_dict(path)
 
 
-def test_int8_graph_keeps_exactly_the_stem_and_first_stage_in_fp32():
+def test_int8_graph_keeps_exactly_the_stem_and_first_block_in_fp32_with_relus_folded():
     import onnx
 
     from impactlens.models.registry import SPECS
 
     model = onnx.load(str(get_settings().model_dir / SPECS["resmem:int8"].filename))
     producers = {o: n for n in model.graph.node for o in n.output}
-    fp32_convs = {
-        n.name.rsplit("_", 1)[0]
-        for n in model.graph.node
-        if n.op_type == "Conv" and not (n.input[1] in producers and producers[n.input[1]].op_type == "DequantizeLinear")
-    }
+
+    def quantised(conv):
+        return conv.input[1] in producers and producers[conv.input[1]].op_type == "DequantizeLinear"
+
+    fp32_convs = {n.name.rsplit("_", 1)[0] for n in model.graph.node if n.op_type == "Conv" and not quantised(n)}
     assert "features.conv1" in fp32_convs
-    assert all(name.startswith(("features.conv1", "features.layer1.")) for name in fp32_convs)
+    assert all(name.startswith(("features.conv1", "features.layer1.0.")) for name in fp32_convs)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert any(n.name.startswith("features.layer1.1.") and quantised(n) for n in convs)
+    # A Relu after a quantised Conv is folded into the Conv's output range, not left as
+    # Conv -> Q -> DQ -> Relu -> Q (a requantisation before every next Conv).
+    for relu in (n for n in model.graph.node if n.op_type == "Relu"):
+        before = producers.get(relu.input[0])
+        while before is not None and before.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            before = producers.get(before.input[0])
+        assert before is None or before.op_type != "Conv" or not quantised(before), relu.name
     assert sum(1 for n in model.graph.node if n.op_type == "DynamicQuantizeLinear") >= 6  # the MLP head
 
 
