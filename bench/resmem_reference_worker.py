@@ -2,6 +2,9 @@
 
 Executed with the reference environment's interpreter (see bench/reference_env.sh), never
 imported by impactlens. Prints one JSON object: {"scores": {name: score}, "seconds": {name: s}}.
+With --serve it reads one image path per line from stdin and answers each with a JSON line
+{"name", "score", "seconds"}, so that a benchmark can alternate it image by image with its
+own models (both then see the same machine load).
 """
 
 from __future__ import annotations
@@ -14,6 +17,20 @@ from pathlib import Path
 import torch
 from PIL import Image
 from resmem import ResMem, transformer
+
+
+def serve() -> None:
+    model = ResMem(pretrained=True)
+    model.eval()
+    print(json.dumps({"torch": torch.__version__}), flush=True)
+    with torch.inference_mode():
+        for line in sys.stdin:
+            p = line.strip()
+            start = time.perf_counter()
+            x = transformer(Image.open(p).convert("RGB")).view(-1, 3, 227, 227)
+            score = float(model(x).item())
+            seconds = time.perf_counter() - start
+            print(json.dumps({"name": Path(p).name, "score": score, "seconds": seconds}), flush=True)
 
 
 def main(paths: list[str]) -> None:
@@ -34,4 +51,7 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        main(sys.argv[1:])
