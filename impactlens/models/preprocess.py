@@ -16,12 +16,14 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 def resmem_input(image: Image.Image) -> np.ndarray:
     """Same as resmem's torchvision transform: Resize((256,256)), CenterCrop(227), ToTensor()."""
-    resized = image.convert("RGB").resize((RESMEM_RESIZE, RESMEM_RESIZE), Image.Resampling.BILINEAR)
-    arr = np.asarray(resized, dtype=np.float32) / 255.0
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() would copy an RGB image
+    resized = np.asarray(rgb.resize((RESMEM_RESIZE, RESMEM_RESIZE), Image.Resampling.BILINEAR))
     # torchvision rounds the crop offset with Python's round(): round(14.5) == 14.
     off = int(round((RESMEM_RESIZE - RESMEM_CROP) / 2.0))
-    crop = arr[off : off + RESMEM_CROP, off : off + RESMEM_CROP]
-    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None])
+    crop = resized[off : off + RESMEM_CROP, off : off + RESMEM_CROP].transpose(2, 0, 1)[None]
+    out = np.ascontiguousarray(crop, dtype=np.float32)  # cropped before the float copy
+    out /= np.float32(255.0)
+    return out
 
 
 def saliency_size(width: int, height: int) -> tuple[int, int]:
