@@ -106,10 +106,13 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=1601)
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--text-side", type=int, help="the text detector's long side (default: TextDetector's)")
     args = ap.parse_args()
     base = get_settings()
     settings = Settings(**{**base.model_dump(), "threads": args.threads})
     det = load_detectors(settings.model_dir, args.threads)
+    if args.text_side:
+        det.text.long_side = args.text_side
     sal = load_saliency(settings.saliency_model, "fp32", settings.model_dir, args.threads)
     engine = ImageEngine.from_settings(settings, "int8")
     fixations = load_fixations(args.data / "fixations.csv")
@@ -168,7 +171,10 @@ def main() -> None:
                         read_ok += (got or "").strip().lower() == word.lower()
                         role_ok += text_role(got) == text_role(word)
     med = statistics.median
-    print(f"images: {len(names)} ({args.data.name} {names[0]}-{names[-1]}), threads {args.threads}")
+    print(
+        f"images: {len(names)} ({args.data.name} {names[0]}-{names[-1]}), threads {args.threads}, "
+        f"text detector long side {det.text.long_side}"
+    )
     print(
         f"median ms: face {med(t_face):.1f}, text {med(t_text):.1f}, saliency {med(t_sal):.1f}, "
         f"whole {med(t_whole):.1f}"
