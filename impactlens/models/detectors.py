@@ -40,6 +40,9 @@ YUNET_STRIDES = (8, 16, 32)
 THICK_LINE = 0.08  # a text component thicker than this share of the short side must be a wide line
 DB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # applied to B, G, R, as PaddleOCR does
 DB_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# (B, G, R) x 256: ((v / 255) - mean) / std for every byte value, computed in float32 exactly as
+# the per-pixel arithmetic would be; a table look-up per plane is ~4x faster than that arithmetic.
+DB_TABLE = ((np.arange(256, dtype=np.float32)[:, None] / 255.0 - DB_MEAN) / DB_STD).T.copy()
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class FaceDetector:
         w, h = image.size
         scale = YUNET_SIZE / max(w, h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        rgb = small_rgb(image, (nw, nh)).astype(np.float32)
+        rgb = small_rgb(image, (nw, nh))
         x = np.zeros((1, 3, YUNET_SIZE, YUNET_SIZE), np.float32)
         x[0, :, :nh, :nw] = rgb[:, :, ::-1].transpose(2, 0, 1)  # BGR, 0-255, no normalisation
         return x, scale
@@ -171,9 +174,10 @@ class TextDetector:
         w, h = image.size
         scale = self.long_side / max(w, h)
         nw, nh = (max(32, int(round(d * scale / 32)) * 32) for d in (w, h))
-        rgb = small_rgb(image, (nw, nh)).astype(np.float32)
-        bgr = (rgb[:, :, ::-1] / 255.0 - DB_MEAN) / DB_STD
-        x = np.ascontiguousarray(bgr.transpose(2, 0, 1)[None])
+        planes = np.ascontiguousarray(small_rgb(image, (nw, nh))[:, :, ::-1].transpose(2, 0, 1))  # B, G, R
+        x = np.empty((1, 3, nh, nw), np.float32)
+        for c in range(3):
+            np.take(DB_TABLE[c], planes[c], out=x[0, c])
         with self._lock:
             prob = self.session.run(None, {self._input: x})[0]
         out: np.ndarray = prob[0, 0]
