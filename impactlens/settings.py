@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     model_dir: Path = Field(default_factory=_default_model_dir)
     variant: Variant = "int8"
     memorability_model: str = "resmem"
-    saliency_model: str = "lite0-readout"
+    saliency_model: str = "lite1-readout"
     # Face and text detection (automatic AOIs) in every analysis; off saves ~30-60 ms an image.
     detect_elements: bool = True
     # Decoded-pixel budget: larger images are refused before decoding (decompression bombs).

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from impactlens.models.checkpoint import load_state_dict
-from impactlens.models.readout import BACKBONE_SOURCES, backbone_to_onnx, readout_taps, saliency_to_onnx
+from impactlens.models.readout import (
+    BACKBONE_SOURCES,
+    backbone_to_onnx,
+    readout_backbones,
+    readout_taps,
+    saliency_to_onnx,
+)
 from impactlens.models.sources import package_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +80,10 @@ def test_each_shipped_readout_composes_into_a_density_over_the_grid(states, imag
     for path in sorted((ROOT / "impactlens" / "models" / "weights").glob("saliency_readout*.npz")):
         with np.load(path) as z:
             weights = {k: z[k] for k in z.files if k != "training_info"}
-        (logp,) = _run(saliency_to_onnx(states, weights, {}), image)
+        needed = {
+            b: states.get(b) or load_state_dict(package_file(BACKBONE_SOURCES[b])) for b in readout_backbones(weights)
+        }
+        (logp,) = _run(saliency_to_onnx(needed, weights, {}), image)
         p = np.exp(logp.astype(np.float64))
         assert p.shape == (1, 1, image.shape[2] // 8, image.shape[3] // 8), path.name
         assert p.sum() == pytest.approx(1.0, abs=1e-4), path.name
@@ -82,8 +91,15 @@ def test_each_shipped_readout_composes_into_a_density_over_the_grid(states, imag
 
 @pytest.mark.parametrize(
     ("width", "height", "expected"),
-    [(1024, 768, (512, 384)), (256, 256, (448, 448)), (1080, 1920, (320, 576)), (1920, 1080, (576, 320)),
-     (728, 90, (896, 224)), (90, 728, (224, 896)), (1, 1, (448, 448))],
+    [
+        (1024, 768, (512, 384)),
+        (256, 256, (448, 448)),
+        (1080, 1920, (320, 576)),
+        (1920, 1080, (576, 320)),
+        (728, 90, (896, 224)),
+        (90, 728, (224, 896)),
+        (1, 1, (448, 448)),
+    ],
 )
 def test_saliency_input_keeps_the_aspect_ratio_at_about_the_same_area(width, height, expected) -> None:
     from impactlens.models.preprocess import SALIENCY_AREA, saliency_input, saliency_size

@@ -27,7 +27,11 @@ TAPS = ("f8", "f16", "f32", "head")
 GRAPH_VERSION = "2"
 LEGACY_TAPS = tuple(f"mnv2:{t}" for t in TAPS)
 # Registered saliency model name -> its readout weights in impactlens/models/weights/.
-READOUT_FILES = {"mnv2-readout": "saliency_readout.npz", "lite0-readout": "saliency_readout_lite0.npz"}
+READOUT_FILES = {
+    "mnv2-readout": "saliency_readout.npz",
+    "lite0-readout": "saliency_readout_lite0.npz",
+    "lite1-readout": "saliency_readout_lite1.npz",
+}
 BACKBONE_SOURCES = {"mnv2": MOBILENET, **{f"lite{n}": src for n, src in EFFICIENTNET_LITE.items()}}
 
 

