@@ -127,3 +127,22 @@ def test_the_runtime_never_imports_torch():
         "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("crop", [None, (87, 0, 425, 600)], ids=["photograph", "9:16 story cut from it"])
+def test_a_portrait_photographs_saliency_peak_is_on_the_face(engine, crop):
+    # Regression: the previous readouts (1x1 convolutions only, trained on squashed inputs) put
+    # this portrait's strongest cell on its bottom edge (row 0.98 of the grid, 2-16x the 99th
+    # percentile), squashed to 512x384 or not; lite1-readout-3 (context convolutions) finds the face.
+    from tests.test_detectors import HOPPER_FACE, _grace_hopper
+
+    photo = _grace_hopper()
+    image = photo.crop(crop) if crop else photo
+    grid, _ = engine.saliency.predict(image)
+    rows, cols = grid.shape
+    assert (rows, cols) == ((72, 40) if crop else (60, 52))  # the input kept the image's shape
+    r, c = np.unravel_index(int(grid.argmax()), grid.shape)
+    x = (c + 0.5) / cols * image.width + (crop[0] if crop else 0)
+    y = (r + 0.5) / rows * image.height
+    fx, fy, fw, fh = HOPPER_FACE
+    assert fx <= x <= fx + fw and fy <= y <= fy + fh, (x, y)
