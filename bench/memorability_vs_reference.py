@@ -10,7 +10,8 @@ on the shared machine lands on all of them alike (other processes' CPU use durin
 is reported). Within a block a model runs back to back, as the earlier one-model-at-a-time
 version of this bench did; `--block 1` alternates every image, so every call starts with
 the other models' weights in the CPU caches (measured: int8 slows more than torch's fp32,
-whose 0.5 GB of weights never fit in the cache). All use batch 1 and all cores, and time
+whose 0.5 GB of weights never fit in the cache). All use batch 1 and all cores (`--threads 1`:
+one core each, a steadier figure when another process keeps a core busy), and time
 decode + preprocessing + inference per image after one warm-up call.
 Last line: `int8 speedup=<x> rho=<y>`.
 """
@@ -37,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 from impactlens.models.runtime import MemorabilityModel, load_memorability  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
+VARIANTS = ("fp32", "int8")
+
 
 def machine_busy_s() -> float:
     """CPU seconds all processes have run so far (/proc/stat: all but idle and iowait)."""
@@ -54,12 +57,12 @@ def process_cpu_s(pid: int) -> float:
 class Reference:
     """The reference resmem in its own environment, answering one image at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         env_script = ROOT / "bench" / "reference_env.sh"
         python = subprocess.run(["bash", str(env_script)], check=True, capture_output=True, text=True)
         interpreter = python.stdout.strip().splitlines()[-1]
         self.proc = subprocess.Popen(
-            [interpreter, str(ROOT / "bench" / "resmem_reference_worker.py"), "--serve"],
+            [interpreter, str(ROOT / "bench" / "resmem_reference_worker.py"), "--serve", str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -100,6 +103,8 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=401, help="held-out NUS images start at 401")
     ap.add_argument("--count", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="threads for both sides (0: all cores)")
+    ap.add_argument("--compare-dir", type=Path, help="another model dir whose int8 build joins the turns")
     ap.add_argument(
         "--block", type=int, default=5, help="images each model runs in a row (1: a cold cache for every call)"
     )
@@ -107,11 +112,15 @@ def main() -> None:
     images = [args.images / f"{i:03d}.jpg" for i in range(args.first, args.first + args.count)]
     print(
         f"{len(images)} photographs from {args.images}, batch 1, {os.cpu_count()} cores, "
-        f"{args.rounds} rounds, blocks of {args.block}"
+        f"{args.rounds} rounds, blocks of {args.block}, threads {args.threads or 'all'}"
     )
     settings = get_settings()
-    ours = {v: load_memorability(settings.memorability_model, v, settings.model_dir) for v in ("fp32", "int8")}
-    ref = Reference()
+    ours = {v: load_memorability(settings.memorability_model, v, settings.model_dir, args.threads) for v in VARIANTS}
+    if args.compare_dir:
+        ours["int8 from --compare-dir"] = load_memorability(
+            settings.memorability_model, "int8", args.compare_dir, args.threads
+        )
+    ref = Reference(args.threads)
     runners: dict[str, Callable[[Path], tuple[float, float]]] = {
         "reference": ref.predict,
         **{v: partial(timed_ours, m) for v, m in ours.items()},
@@ -125,7 +134,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for b, first in enumerate(range(0, len(images), args.block)):
             # Block by block, in a rotating order: all three see the same load, none always first.
-            for k in order[b % 3 :] + order[: b % 3]:
+            for k in order[b % len(order) :] + order[: b % len(order)]:
                 for p in images[first : first + args.block]:
                     score, sec = runners[k](p)
                     scores[k][p.name] = score

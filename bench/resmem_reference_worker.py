@@ -2,7 +2,7 @@
 
 Executed with the reference environment's interpreter (see bench/reference_env.sh), never
 imported by impactlens. Prints one JSON object: {"scores": {name: score}, "seconds": {name: s}}.
-With --serve it reads one image path per line from stdin and answers each with a JSON line
+With --serve [threads] it reads one image path per line from stdin and answers each with a JSON line
 {"name", "score", "seconds"}, so that a benchmark can alternate it image by image with its
 own models (both then see the same machine load).
 """
@@ -19,7 +19,9 @@ from PIL import Image
 from resmem import ResMem, transformer
 
 
-def serve() -> None:
+def serve(threads: int = 0) -> None:
+    if threads > 0:
+        torch.set_num_threads(threads)
     model = ResMem(pretrained=True)
     model.eval()
     print(json.dumps({"torch": torch.__version__}), flush=True)
@@ -51,7 +53,7 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
-        serve()
+    if sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     else:
         main(sys.argv[1:])
