@@ -76,6 +76,23 @@ def inline_handlers(html: str) -> list[str]:
     return parser.found
 
 
+class _Styles(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "style" or any(name == "style" for name, _ in attrs):
+            self.found.append(self.get_starttag_text() or tag)
+
+
+def inline_styles(html: str) -> list[str]:
+    """style="" attributes and <style> elements: the pages' style-src refuses both."""
+    parser = _Styles()
+    parser.feed(html)
+    return parser.found
+
+
 _ADDRESSES = iter(range(1, 60_000))
 
 
@@ -106,6 +123,7 @@ def test_pages_send_a_strict_content_security_policy_and_anti_framing_headers(wo
         csp = r.headers.get("content-security-policy", "")
         directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";") if d.strip())
         assert directives.get("script-src") == "'self'", (path, csp)  # no inline script, no eval
+        assert directives.get("style-src") == "'self'", (path, csp)  # no style="" nor <style>
         assert directives.get("default-src") == "'self'"
         assert directives.get("frame-ancestors") == "'none'" and directives.get("object-src") == "'none'"
         assert directives.get("base-uri") == "'none'" and directives.get("form-action") == "'self'"
@@ -116,6 +134,7 @@ def test_pages_send_a_strict_content_security_policy_and_anti_framing_headers(wo
         html = r.text
         assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", html), path
         assert not inline_handlers(html), path
+        assert not inline_styles(html), path
 
 
 def test_api_docs_allow_only_their_own_inline_script_by_hash(world: World) -> None:
