@@ -149,6 +149,7 @@ def test_api_docs_allow_only_their_own_inline_script_by_hash(world: World) -> No
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
     assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
+    assert csp.split("style-src", 1)[1].split(";", 1)[0].strip() == "'self'"
 
 
 def test_session_cookie_is_httponly_and_samesite_strict(world: World) -> None:
