@@ -125,8 +125,13 @@ def browser() -> Iterator[Any]:
 
 
 def signed_in_page(browser: Any, server: LiveServer, email: str) -> Iterator[Any]:
-    """A fresh browser context holding a session cookie from POST /v1/auth/login."""
+    """A fresh browser context holding a session cookie from POST /v1/auth/login. Whatever the
+    test does in it (drawing, uploading, playing, htmx swaps), nothing may be refused by the
+    Content-Security-Policy: Chromium reports each refusal as a console error."""
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    refused: list[str] = []
+    context.on("console", lambda m: refused.append(f"{m.text} ({m.location.get('url')})")
+               if m.type == "error" and "Content Security Policy" in m.text else None)
     r = context.request.post("/v1/auth/login", data={"email": email, "password": server.password})
     assert r.status == 200, r.text()
     page = context.new_page()
@@ -135,6 +140,7 @@ def signed_in_page(browser: Any, server: LiveServer, email: str) -> Iterator[Any
         yield page
     finally:
         context.close()
+    assert refused == [], refused
 
 
 @pytest.fixture

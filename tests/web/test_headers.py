@@ -287,6 +287,7 @@ def test_the_htmx_fragments_escape_stored_names(world: World) -> None:
         r = client.get(path, headers={"HX-Request": "true"})
         assert r.status_code == 200
         assert "<script>alert(1)" not in r.text and "<img src=x" not in r.text
+        assert not inline_styles(r.text), path  # swapped into a page under its style-src
 
 
 def test_form_errors_echo_input_escaped(world: World) -> None:
