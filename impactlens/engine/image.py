@@ -130,8 +130,9 @@ class ImageEngine:
         self.memorability = memorability
         self.saliency = saliency
         self.detectors = detectors
-        # With parallel, memorability + element detection run on a second thread while this one
-        # runs saliency and the measures: two independent halves of roughly equal cost. On 2
+        # With parallel, memorability + face detection run on a second thread while this one runs
+        # saliency, text detection and the measures: two independent halves of roughly equal
+        # cost (1-thread CPU ms on 800x600 photos: 73 + 18 vs 51 + 66 + 16). On 2
         # cores (sessions of 2 threads that sleep rather than spin when idle) an analysis with
         # its PNGs took 1.35x less time than one after the other, other processes using 0.2
         # cores; 1.005x with them using 0.56 (bench/image_analysis.py --compare-sequential).
@@ -160,24 +161,27 @@ class ImageEngine:
         grid, _ = self.saliency.predict(image)
         return min(1.0, max(0.0, score)), grid
 
-    def _memorability_and_elements(self, image: Image.Image) -> tuple[float, float, list[Detection], float]:
-        """(score, memorability seconds, detections, detection seconds)."""
+    def _memorability_and_faces(self, image: Image.Image) -> tuple[float, float, list[Detection], float]:
+        """(score, memorability seconds, faces, face detection seconds)."""
         score, mem_s = self.memorability.predict(image)
         t = time.perf_counter()
-        found = self.detectors.detect(image) if self.detectors else []
-        return score, mem_s, found, time.perf_counter() - t
+        faces = self.detectors.faces.detect(image) if self.detectors else []
+        return score, mem_s, faces, time.perf_counter() - t
 
     def analyse(self, decoded: DecodedImage, aois: list[AOI], source: str, decode_s: float = 0.0) -> ImageOutcome:
         t0 = time.perf_counter()
-        other = self._lane.submit(self._memorability_and_elements, decoded.image) if self._lane else None
+        other = self._lane.submit(self._memorability_and_faces, decoded.image) if self._lane else None
         grid, sal_s = self.saliency.predict(decoded.image)
         t1 = time.perf_counter()
         density = Density(grid, decoded.width, decoded.height)
         t2 = time.perf_counter()
+        lines = self.detectors.text_lines(decoded.image) if self.detectors else []
+        text_s = time.perf_counter() - t2
+        t2b = time.perf_counter()
         extra = measures(grid, decoded.image, self.saliency.spec.name)
-        measures_s = time.perf_counter() - t2
-        score, mem_s, found, detect_s = other.result() if other else self._memorability_and_elements(decoded.image)
-        named = element_boxes(_to_full_size(found, decoded))
+        measures_s = time.perf_counter() - t2b
+        score, mem_s, faces, faces_s = other.result() if other else self._memorability_and_faces(decoded.image)
+        named = element_boxes(_to_full_size(faces + lines, decoded))
         t3 = time.perf_counter()
         analysis = ImageAnalysis(
             source=source,
@@ -199,7 +203,7 @@ class ImageEngine:
             auto_aois=auto_aois(named, attention_shares(density, [a for a, _ in named])),
             **extra,
         )
-        analysis.timings_s["detect"] = detect_s
+        analysis.timings_s["detect"] = faces_s + text_s
         analysis.timings_s["measures"] = measures_s + (time.perf_counter() - t3)
         analysis.timings_s["total"] = decode_s + (time.perf_counter() - t0)
         return ImageOutcome(analysis, density, decoded.image, grid, decoded.full_image)

@@ -236,10 +236,14 @@ class ElementDetectors:
     reader: TextRecogniser | None = None  # reads the largest lines when set
 
     def detect(self, image: Image.Image) -> list[Detection]:
+        return self.faces.detect(image) + self.text_lines(image)
+
+    def text_lines(self, image: Image.Image) -> list[Detection]:
+        """Text lines, the largest read when a reader is set."""
         lines = self.text.detect(image)
         if self.reader is not None and lines:
             lines = self.reader.read_largest(image, lines)
-        return self.faces.detect(image) + lines
+        return lines
 
     def channel_maps(self, image: Image.Image, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Face and text maps on a (rows, cols) grid, values in [0, 1], for saliency readouts:
