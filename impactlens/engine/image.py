@@ -135,7 +135,8 @@ class ImageEngine:
         # cost (1-thread CPU ms on 800x600 photos: 73 + 18 vs 51 + 66 + 16). On 2
         # cores (sessions of 2 threads that sleep rather than spin when idle) an analysis with
         # its PNGs took 1.35x less time than one after the other, other processes using 0.2
-        # cores; 1.005x with them using 0.56 (bench/image_analysis.py --compare-sequential).
+        # cores; 1.005x with them using 0.56 (with both detectors on the second thread; compare
+        # again with bench/image_analysis.py --compare-sequential).
         self.parallel = parallel
         self._lane = ThreadPoolExecutor(2, thread_name_prefix="analyse") if parallel else None
         manifest = read_manifest(model_dir)
