@@ -35,7 +35,8 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from impactlens.models.runtime import MemorabilityModel, load_memorability  # noqa: E402
+from impactlens.models.registry import model_path  # noqa: E402
+from impactlens.models.runtime import MemorabilityModel, load_memorability, ort_session  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
 VARIANTS = ("fp32", "int8")
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="threads for both sides (0: all cores)")
     ap.add_argument("--compare-dir", type=Path, help="another model dir whose int8 build joins the turns")
+    ap.add_argument("--spin", action="store_true", help="our sessions' idle threads spin (ONNX Runtime's default)")
     ap.add_argument(
         "--block", type=int, default=5, help="images each model runs in a row (1: a cold cache for every call)"
     )
@@ -113,9 +115,13 @@ def main() -> None:
     print(
         f"{len(images)} photographs from {args.images}, batch 1, {os.cpu_count()} cores, "
         f"{args.rounds} rounds, blocks of {args.block}, threads {args.threads or 'all'}"
+        f"{', spinning' if args.spin else ''}"
     )
     settings = get_settings()
     ours = {v: load_memorability(settings.memorability_model, v, settings.model_dir, args.threads) for v in VARIANTS}
+    if args.spin:  # ONNX Runtime's default: idle worker threads spin (impactlens turns it off)
+        for model in ours.values():
+            model.session = ort_session(model_path(settings.model_dir, model.spec), args.threads, spin=True)
     if args.compare_dir:
         ours["int8 from --compare-dir"] = load_memorability(
             settings.memorability_model, "int8", args.compare_dir, args.threads
