@@ -24,7 +24,9 @@ def ort_session(path: Path, threads: int, spin: bool = False) -> ort.InferenceSe
     (ONNX Runtime's default): an analysis runs five sessions one after another, each with
     its own pool, and on a shared 2-core machine a spinning pool fights the next session
     and any other process for the cores. int8 ResMem, 2 threads, another process using
-    one core: 171-200 ms spinning, 119-132 ms not (bench runs 2026-12-01)."""
+    one core: 171-200 ms spinning, 119-132 ms not; a whole image analysis on a quiet machine:
+    243 ms not spinning, 308 ms spinning with session.force_spinning_stop, 455 ms spinning
+    (int8 ResMem alone on a quiet machine is ~10% faster spinning: the price paid)."""
     import onnxruntime as ort  # here, not at the top: the API and stream functions never load it
 
     opts = ort.SessionOptions()
