@@ -144,5 +144,5 @@ def saliency_to_onnx(
     flat = g.op("Flatten", [y])
     logp = g.op("LogSoftmax", [flat], axis=1)
     out = g.op("Reshape", [logp, g.op("Shape", [y])])
-    outputs = [(out, "log_density", [1, 1, "rows", "cols"])]
+    outputs: list[tuple[str, str, list[int | str]]] = [(out, "log_density", [1, 1, "rows", "cols"])]
     return g.model([("image", [1, 3, "height", "width"])], outputs, "saliency", metadata)
