@@ -33,8 +33,12 @@ def page_policy(extra_origins: Iterable[str] = ()) -> str:
 # image opened on its own (centred, dark background) with inline styles, and refuses them without
 # it (console: "Applying inline style violates ... default-src 'none'", the image sticks to the
 # top left). Such a document holds no markup of ours and runs no script (sandbox).
+# "allow-same-origin" (and nothing else): a sandbox without it gives the document the opaque
+# origin "null", and Chromium then refuses the document's own video request as cross-origin, so
+# a video result opened in its own tab never played. With no allow-scripts, allow-forms or
+# allow-popups, the real origin gives such a document nothing to act with.
 FILE_POLICY = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; " \
-    "frame-ancestors 'none'; sandbox"
+    "frame-ancestors 'none'; sandbox allow-same-origin"
 
 
 def store_origin(presigned_url: str) -> str | None:

@@ -196,3 +196,25 @@ def test_the_api_docs_work_without_inline_styles(watched: Watched) -> None:
     page.wait_for_timeout(300)
     assert watched.errors == [] and page.evaluate("window.__csp") == []
     assert page.locator(".opblock.is-open").count() == 1
+
+
+def test_a_video_result_opened_in_its_own_tab_plays(watched: Watched, assets: dict[str, str]) -> None:
+    # Regression: under a bare "sandbox" the document's origin is "null" and Chromium refused
+    # its own video request as cross-origin; the file policy now allows the same origin only.
+    for role in ("source", "heatmap_video"):
+        page = watched.page
+        response = page.goto(f"/assets/{assets['video']}/media/{role}")
+        assert response is not None and response.status == 200, role
+        assert "sandbox" in response.headers["content-security-policy"], role
+        # The document runs no script of its own (sandbox), and its timers do not fire for
+        # evaluated code either: every wait happens here, every evaluation is synchronous.
+        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+        state = ""
+        for _ in range(40):
+            page.wait_for_timeout(250)
+            state = page.evaluate("() => { const v = document.querySelector('video');"
+                                  " return v.currentTime.toFixed(2) + ' ready=' + v.readyState"
+                                  " + ' error=' + (v.error && v.error.code); }")
+            if float(state.split()[0]) > 0.2:
+                break
+        assert float(state.split()[0]) > 0.2, (role, state)
