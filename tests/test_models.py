@@ -123,3 +123,43 @@ def test_streamed_histogram_refuses_non_finite_activations():
 
     with pytest.raises(ValueError, match="non-finite"):
         AbsHistogram(16).add(np.array([1.0, np.nan, 2.0], np.float32))
+
+
+def _saliency_pair():
+    from impactlens.models.runtime import load_saliency
+
+    s = get_settings()
+    fp32 = load_saliency(s.saliency_model, "fp32", s.model_dir, 1)
+    int8 = load_saliency(s.saliency_model, "int8", s.model_dir, 1)
+    return fp32, int8
+
+
+@pytest.mark.parametrize("crop", [None, (60, 0, 420, 600)])  # the photograph, and a 3:5 portrait of it
+def test_int8_saliency_map_agrees_with_fp32_on_a_held_out_photograph(crop):
+    fp32, int8 = _saliency_pair()
+    assert int8.spec.variant == "int8" and int8.spec.filename != fp32.spec.filename
+    photo = Image.open(ROOT / "impactlens" / "data" / "samples" / "nus-437.jpg").convert("RGB")
+    if crop:
+        photo = photo.crop(crop)
+    a, b = fp32.predict(photo)[0], int8.predict(photo)[0]
+    assert a.shape == b.shape and abs(b.sum() - 1.0) < 1e-4
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.98
+    # The strongest cell stays where the fp32 map puts one of its strongest.
+    assert a.ravel()[b.argmax()] >= 0.8 * a.max()
+
+
+def test_int8_saliency_graph_quantises_the_backbone_and_keeps_the_readout_fp32():
+    import onnx
+
+    _, int8 = _saliency_pair()
+    model = onnx.load(str(get_settings().model_dir / int8.spec.filename))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+
+    def quantised(conv):
+        return conv.input[1] in producers and producers[conv.input[1]].op_type == "DequantizeLinear"
+
+    readout = [n for n in convs if n.name.startswith("readout/")]
+    backbone = [n for n in convs if not n.name.startswith("readout/")]
+    assert readout and not any(quantised(n) for n in readout)
+    assert backbone and all(quantised(n) for n in backbone)
