@@ -70,3 +70,35 @@ def test_render_pngs_yields_saliency_before_asking_for_the_picture(grid):
     assert name == "heatmap" and asked == [True]
     with Image.open(io.BytesIO(png)) as im:
         assert im.size == (W, H) and im.mode == "RGB"
+
+
+def _float_blend(picture: Image.Image, norm: np.ndarray, max_alpha: float = 0.65) -> np.ndarray:
+    """The blend as it was computed in float before the integer composite."""
+    colours = heatmap.turbo_lut(norm).astype(np.float32)
+    alpha = (max_alpha * np.sqrt(norm))[..., None].astype(np.float32)
+    rgb = np.asarray(picture, dtype=np.float32)
+    return np.clip(rgb * (1 - alpha) + colours * alpha + 0.5, 0, 255).astype(np.int32)
+
+
+def test_heatmap_blend_equals_the_float_blend_within_one_level(grid):
+    rng = np.random.default_rng(5)
+    picture = Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), "RGB")
+    density = upsample_density(grid, W, H)
+    ours = np.asarray(blend_heatmap(picture, density), np.int32)
+    assert np.abs(ours - _float_blend(picture, density / density.max())).max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_png_writer_round_trips_every_pixel_across_strips(mode):
+    rng = np.random.default_rng(6)
+    if mode == "RGB":
+        image = Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), mode)
+    elif mode == "L":
+        image = Image.fromarray(rng.integers(0, 256, (H, W), dtype=np.uint8), mode)
+    else:
+        image = Image.fromarray(rng.integers(0, 65536, (H, W), dtype=np.uint16))
+    png = heatmap._png(image)
+    with Image.open(io.BytesIO(png)) as back:
+        back.load()
+        assert back.format == "PNG" and back.size == (W, H)
+        assert np.array_equal(np.asarray(back).astype(np.int64), np.asarray(image).astype(np.int64))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -59,12 +61,16 @@ def density_png16(density: np.ndarray) -> Image.Image:
 
 
 def _blend(base: Image.Image, norm: np.ndarray, max_alpha: float) -> Image.Image:
-    """The heatmap's colours over `base` where `norm` is density / its maximum (0..1)."""
-    colours = turbo_lut(norm).astype(np.float32)
-    alpha = (max_alpha * np.sqrt(norm))[..., None].astype(np.float32)
-    rgb = np.asarray(base.convert("RGB"), dtype=np.float32)
-    out = rgb * (1 - alpha) + colours * alpha
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+    """The heatmap's colours over `base` where `norm` is density / its maximum (0..1).
+
+    Alpha is max_alpha * sqrt(norm) in 1/255 steps and Pillow's composite does the mixing in
+    integers: within one level of the float blend (rgb * (1 - a) + colour * a), ~5x faster."""
+    colours = Image.fromarray(turbo_lut(norm), "RGB")
+    alpha = np.sqrt(np.clip(norm, 0.0, 1.0, dtype=np.float32))
+    alpha *= np.float32(max_alpha * 255.0)
+    alpha += np.float32(0.5)
+    mask = Image.fromarray(alpha.astype(np.uint8), "L")
+    return Image.composite(colours, base.convert("RGB"), mask)
 
 
 def blend_heatmap(image: Image.Image, density: np.ndarray, max_alpha: float = 0.65) -> Image.Image:
@@ -163,12 +169,45 @@ def heatmap_image(image: Image.Image, density: Density, max_alpha: float = 0.65)
     return out
 
 
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+# Colour type and bit depth of the PNG each Pillow mode is written as.
+_PNG_MODES = {"RGB": (2, 8), "L": (0, 8), "I;16": (0, 16)}
+
+
 def _png(image: Image.Image) -> bytes:
-    # zlib level 1, not Pillow's 6: on an 800x600 photo the heatmap encodes 4.5x faster
-    # (142 -> 31 ms) for a 19% larger file, the 16-bit map 2x faster for the same size.
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    """The image as a PNG: every row "Up"-filtered, zlib level 1, written a strip at a time.
+
+    Pillow's encoder tries all five filters on every row (adaptive), which is most of its
+    time: an 800x600 heatmap took 58 ms at zlib level 1 (27 on a quiet machine) and its
+    16-bit map 25; here 12 and 15 (same load) for files within ~10% of Pillow's size. Same
+    pixels, same PNG format, any PNG reader. Other modes go through Pillow."""
+    if image.mode not in _PNG_MODES:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+    colour_type, depth = _PNG_MODES[image.mode]
+    w, h = image.size
+    head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0))
+    z = zlib.compressobj(1)
+    parts = []
+    prev: np.ndarray | None = None
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for y in range(0, h, rows):
+        a = np.asarray(image.crop((0, y, w, min(y + rows, h))))
+        if depth == 16:
+            a = a.astype(">u2")  # PNG samples are big-endian
+        b = np.ascontiguousarray(a).view(np.uint8).reshape(a.shape[0], -1)
+        out = np.empty((b.shape[0], b.shape[1] + 1), np.uint8)
+        out[:, 0] = 2  # filter type Up: each byte minus the byte above it, modulo 256
+        np.subtract(b[0], prev if prev is not None else np.uint8(0), out=out[0, 1:])
+        np.subtract(b[1:], b[:-1], out=out[1:, 1:])
+        prev = b[-1].copy()
+        parts.append(z.compress(out.tobytes()))
+    parts.append(z.flush())
+    return head + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
 
 
 def render_pngs(picture: Callable[[], Image.Image], density: Density) -> Iterator[tuple[str, bytes]]:
