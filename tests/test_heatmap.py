@@ -1,6 +1,7 @@
 """The image painter: maps computed a strip at a time equal the whole-frame ones."""
 
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -88,8 +89,17 @@ def test_heatmap_blend_equals_the_float_blend_within_one_level(grid):
     assert np.abs(ours - _float_blend(picture, density / density.max())).max() <= 1
 
 
+def test_packed_colour_table_gives_the_table_colours(grid):
+    norm = upsample_density(grid, W, H)
+    norm = norm / norm.max()
+    assert np.array_equal(np.asarray(heatmap._turbo_image(norm)), heatmap.turbo_lut(norm))
+
+
+@pytest.mark.parametrize("isal", [True, False])
 @pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
-def test_png_writer_round_trips_every_pixel_across_strips(mode):
+def test_png_writer_round_trips_every_pixel_across_strips(mode, isal, monkeypatch):
+    if not isal:  # the standard library's zlib when the optional isal package is missing
+        monkeypatch.setitem(sys.modules, "isal", None)
     rng = np.random.default_rng(6)
     if mode == "RGB":
         image = Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), mode)

@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -42,6 +43,24 @@ def turbo_lut(values: np.ndarray) -> np.ndarray:
     return out
 
 
+_TURBO_RGBX: np.ndarray | None = None
+
+
+def _turbo_image(norm: np.ndarray) -> Image.Image:
+    """turbo_lut(norm) as an RGB image. The table's colours packed one pixel per uint32 make the
+    look-up one 4-byte gather instead of a (h, w, 3) fancy index: 1.6 vs 5 ms at 800x600."""
+    global _TURBO_RGBX
+    if _TURBO_RGBX is None:
+        lut = turbo_lut(np.linspace(0.0, 1.0, 1024)).astype(np.uint32)
+        _TURBO_RGBX = (lut[:, 0] | (lut[:, 1] << 8) | (lut[:, 2] << 16)).astype("<u4")
+    idx = np.clip(norm, 0.0, 1.0, dtype=np.float32)
+    idx *= np.float32(1023.0)
+    idx += np.float32(0.5)
+    packed = np.ascontiguousarray(np.take(_TURBO_RGBX, idx.astype(np.int32)))
+    h, w = norm.shape
+    return Image.frombuffer("RGBX", (w, h), packed, "raw", "RGBX", 0, 1).convert("RGB")
+
+
 def upsample_density(grid: np.ndarray, width: int, height: int) -> np.ndarray:
     """Bilinear resize of a probability grid to the image size, renormalised to sum to 1."""
     full = np.asarray(
@@ -65,7 +84,7 @@ def _blend(base: Image.Image, norm: np.ndarray, max_alpha: float) -> Image.Image
 
     Alpha is max_alpha * sqrt(norm) in 1/255 steps and Pillow's composite does the mixing in
     integers: within one level of the float blend (rgb * (1 - a) + colour * a), ~5x faster."""
-    colours = Image.fromarray(turbo_lut(norm), "RGB")
+    colours = _turbo_image(norm)
     alpha = np.sqrt(np.clip(norm, 0.0, 1.0, dtype=np.float32))
     alpha *= np.float32(max_alpha * 255.0)
     alpha += np.float32(0.5)
@@ -177,13 +196,26 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
 _PNG_MODES = {"RGB": (2, 8), "L": (0, 8), "I;16": (0, 16)}
 
 
+def _deflater() -> Any:
+    """A level-1 zlib stream compressor: ISA-L's when the optional `isal` package is installed
+    (the same zlib format, ~4x faster: 3.4 vs 14.4 ms CPU on an 800x600 RGB photo, 532 vs
+    546 kB), else the standard library's."""
+    try:
+        from isal import isal_zlib  # type: ignore[import-not-found,unused-ignore]
+
+        return isal_zlib.compressobj(1)
+    except ImportError:
+        return zlib.compressobj(1)
+
+
 def _png(image: Image.Image) -> bytes:
     """The image as a PNG: every row "Up"-filtered, zlib level 1, written a strip at a time.
 
     Pillow's encoder tries all five filters on every row (adaptive), which is most of its
     time: an 800x600 heatmap took 58 ms at zlib level 1 (27 on a quiet machine) and its
-    16-bit map 25; here 12 and 15 (same load) for files within ~10% of Pillow's size. Same
-    pixels, same PNG format, any PNG reader. Other modes go through Pillow."""
+    16-bit map 25; here 12 and 15 (same load) with the standard library's zlib, for files
+    within ~10% of Pillow's size. Same pixels, same PNG format, any PNG reader. Other modes
+    go through Pillow."""
     if image.mode not in _PNG_MODES:
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=1)
@@ -191,7 +223,7 @@ def _png(image: Image.Image) -> bytes:
     colour_type, depth = _PNG_MODES[image.mode]
     w, h = image.size
     head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0))
-    z = zlib.compressobj(1)
+    z = _deflater()
     parts = []
     prev: np.ndarray | None = None
     rows = max(1, STRIP_PIXELS // max(1, w))
