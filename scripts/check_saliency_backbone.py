@@ -79,9 +79,12 @@ def main() -> None:
             small = torch.randn(1, 3, 64, 64).numpy()
             taps = torch_taps(model, layout, torch.from_numpy(lite_from_imagenet(small)))
             FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(FIXTURE, image=small, **{k: v.mean((2, 3)) for k, v in taps.items()}, **{
-                f"{k}_corner": v[0, :8, :2, :2] for k, v in taps.items()
-            })
+            np.savez_compressed(
+                FIXTURE,
+                image=small,
+                **{k: v.mean((2, 3)) for k, v in taps.items()},
+                **{f"{k}_corner": v[0, :8, :2, :2] for k, v in taps.items()},
+            )
             print(f"wrote {FIXTURE}")
 
 

@@ -32,7 +32,7 @@ from impactlens.media.image_io import decode_image  # noqa: E402
 from impactlens.models.checkpoint import load_state_dict  # noqa: E402
 from impactlens.models.converters import mobilenet_v2_to_onnx  # noqa: E402
 from impactlens.models.efficientnet import efficientnet_lite_to_onnx  # noqa: E402
-from impactlens.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, saliency_size  # noqa: E402
+from impactlens.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, SALIENCY_AREA, saliency_size  # noqa: E402
 from impactlens.models.sources import EFFICIENTNET_LITE, MOBILENET, package_file  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -77,9 +77,12 @@ def network_input(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
 
 
-def extract(backbone: str, set_name: str) -> None:
+def extract(backbone: str, set_name: str, scale: float = 1.0) -> None:
+    """scale != 1: the backbone sees each image at scale x the product's input area (from the
+    primary input size, so one primary size group has one size), cached under the primary size
+    key in <backbone>-s<scale>/ beside the primary features, for multi-scale readouts."""
     folder, names, one_based, mirrored = SETS[set_name]
-    out = CACHE / backbone
+    out = CACHE / (backbone if scale == 1.0 else f"{backbone}-s{scale:g}")
     out.mkdir(parents=True, exist_ok=True)
     index_file = out / f"{set_name}.names.json"
     old = json.loads(index_file.read_text()) if index_file.exists() else {}
@@ -88,7 +91,7 @@ def extract(backbone: str, set_name: str) -> None:
         return
     # A cache from before aspect-preserving inputs holds every image at 512x384: its rows of
     # 4:3 images are exactly what this run would compute, so they are copied, not recomputed.
-    legacy = {t: np.load(out / f"{set_name}.{t}.npy", mmap_mode="r") for t in old.get("taps", [])}
+    legacy = {t: np.load(out / f"{set_name}.{t}.npy", mmap_mode="r") for t in old.get("taps", []) if scale == 1.0}
     legacy_row = {n: i * (2 if old["mirrored"] else 1) for i, n in enumerate(old.get("names", []))}
     graph = backbone_graph(backbone)
     # Free input size: "same" padding is identical for every multiple of 32.
@@ -110,9 +113,13 @@ def extract(backbone: str, set_name: str) -> None:
     for (w, h), group in sorted(by_size.items()):
         key = f"{set_name}.{w}x{h}"
         rows = len(group) * len(copies)
+        sw, sh = (w, h) if scale == 1.0 else saliency_size(w, h, SALIENCY_AREA * scale)
         arrays = {
             t: np.lib.format.open_memmap(
-                out / f"{key}.{t}.npy", "w+", np.float16, (rows, channels[t], -(-h // STRIDES[t]), -(-w // STRIDES[t]))
+                out / f"{key}.{t}.npy",
+                "w+",
+                np.float16,
+                (rows, channels[t], -(-sh // STRIDES[t]), -(-sw // STRIDES[t])),
             )
             for t in taps
         }
@@ -126,7 +133,7 @@ def extract(backbone: str, set_name: str) -> None:
                         arrays[t][r] = legacy[t][legacy_row[name] + k]
                 else:
                     im = img.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img.image
-                    for t, o in zip(taps, sess.run(taps, {"image": network_input(im, (w, h))}), strict=True):
+                    for t, o in zip(taps, sess.run(taps, {"image": network_input(im, (sw, sh))}), strict=True):
                         arrays[t][r] = o[0].astype(np.float16)
                 xy = fix.get(name, np.zeros((0, 2)))
                 counts[r] = grid_counts(xy, img.width, img.height, (h // 8, w // 8), one_based, flip)
@@ -147,9 +154,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backbone", required=True)
     ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--scale", type=float, default=1.0, help="input area relative to the product's (multi-scale)")
     args = ap.parse_args()
     for s in args.sets.split(","):
-        extract(args.backbone, s)
+        extract(args.backbone, s, args.scale)
 
 
 if __name__ == "__main__":

@@ -57,5 +57,6 @@ def main() -> None:
         index = {"names": names, "mirrored": mirrored, "taps": ["map"], "sizes": sorted(groups)}
         (out / f"{set_name}.names.json").write_text(json.dumps(index))
 
+
 if __name__ == "__main__":
     main()

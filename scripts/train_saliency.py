@@ -133,7 +133,7 @@ class Data:
     def x(self, g: Group, rows: np.ndarray) -> list[torch.Tensor]:
         return rows_to(self.tens[(g.set_name, g.size)], rows)
 
-    def val_nll(self, model: Readout, set_name: str) -> float:
+    def val_nll(self, model: torch.nn.Module, set_name: str) -> float:
         """Nats per validation fixation, relative to a uniform map (so grids of any size compare)."""
         total = count = 0.0
         with torch.no_grad():
@@ -145,7 +145,7 @@ class Data:
                     count += float(c.sum())
         return total / count
 
-    def densities(self, model: Readout, set_name: str, names: set[str]) -> dict[str, np.ndarray]:
+    def densities(self, model: torch.nn.Module, set_name: str, names: set[str]) -> dict[str, np.ndarray]:
         """Predicted fixation densities (grid, summing to 1) of a set's originals with these names."""
         out = {}
         with torch.no_grad():
@@ -157,7 +157,7 @@ class Data:
         return out
 
 
-def scores(model: Readout, data: Data, split: str) -> dict[str, dict[str, list[float]]]:
+def scores(model: torch.nn.Module, data: Data, split: str) -> dict[str, dict[str, list[float]]]:
     """Benchmark metrics (mean and bootstrap interval) on the validation or the held-out test images."""
     out = {}
     for name in ("nus", "osie"):
@@ -172,11 +172,33 @@ def scores(model: Readout, data: Data, split: str) -> dict[str, dict[str, list[f
     return out
 
 
-def train(model: Readout, data: Data, train_sets: list[str], epochs: int, lr: float, wd: float) -> list[dict]:
+class Ensemble(torch.nn.Module):
+    """Readouts trained from different seeds; the density is the mean of theirs."""
+
+    def __init__(self, members: list[Readout]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, taps: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
+        logps = torch.stack([m(taps, grid) for m in self.members])
+        return torch.logsumexp(logps, 0) - np.log(len(self.members))
+
+
+def train(
+    model: Readout,
+    data: Data,
+    train_sets: list[str],
+    epochs: int,
+    lr: float,
+    wd: float,
+    seed: int = 0,
+    cosine: bool = False,
+) -> list[dict]:
     """Adam on batches of 16 rows of one group; keeps the epoch with the best validation NLL."""
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if cosine else None
     best, best_state, t0, history = float("inf"), None, time.time(), []
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     groups = [g for s in train_sets for g in data.groups[f"{s}_train"]]
     for epoch in range(epochs):
         model.train()
@@ -190,6 +212,8 @@ def train(model: Readout, data: Data, train_sets: list[str], epochs: int, lr: fl
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if sched is not None:
+            sched.step()
         model.eval()
         v = {s: data.val_nll(model, f"{s}_train") for s in ("nus", "osie")}
         score = float(np.mean([v[s] for s in train_sets]))
@@ -216,6 +240,8 @@ def main() -> None:
     ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--components", default="48,96,128,256", help="principal components kept per tap (f8,f16,f32,head)")
+    ap.add_argument("--seeds", default="0", help="one readout per seed; more than one: their mean density")
+    ap.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the epochs")
     ap.add_argument("--test", action="store_true")
     ap.add_argument("--export", action="store_true")
     args = ap.parse_args()
@@ -229,8 +255,20 @@ def main() -> None:
     context = tuple(int(x) for x in args.context.split(",") if x)
     dilation = tuple(int(x) for x in args.dilation.split(",") if x) or (1,) * len(context)
     hidden = tuple(int(x) for x in args.hidden.split(",") if x)
-    model = Readout(split, args.sigma, hidden, args.dropout, context, dilation)
-    train(model, data, train_sets, args.epochs, args.lr, args.wd)
+    members = []
+    for seed in (int(x) for x in args.seeds.split(",")):
+        torch.manual_seed(seed)
+        member = Readout(split, args.sigma, hidden, args.dropout, context, dilation)
+        train(member, data, train_sets, args.epochs, args.lr, args.wd, seed, args.cosine)
+        members.append(member)
+        if len(members) > 1:
+            print(
+                f"seed {seed}: {len(members)} members",
+                {s: round(data.val_nll(Ensemble(members), f"{s}_train"), 4) for s in ("nus", "osie")},
+                file=sys.stderr,
+                flush=True,
+            )
+    model: torch.nn.Module = members[0] if len(members) == 1 else Ensemble(members)
     val_nll = {s: data.val_nll(model, f"{s}_train") for s in ("nus", "osie")}
     base = {s: centre_only_nll(data.groups[f"{s}_train"]) for s in ("nus", "osie")}
     result = {
@@ -243,6 +281,8 @@ def main() -> None:
     if args.test:
         result["test"] = scores(model, data, "test")
     if args.export:
+        if not isinstance(model, Readout):
+            raise SystemExit("--export writes one readout: give one seed")
         info = {k: result[k] for k in ("args", "val_nll", "gain_nats_per_fixation", "validation")}
         info["explained_variance"] = data.proj.explained
         export(model, data.proj, args.sigma, backbones, info=info)

@@ -26,14 +26,14 @@ def resmem_input(image: Image.Image) -> np.ndarray:
     return out
 
 
-def saliency_size(width: int, height: int) -> tuple[int, int]:
+def saliency_size(width: int, height: int, area: float = SALIENCY_AREA) -> tuple[int, int]:
     """(width, height) of the saliency input: the image's aspect ratio at about 384x512's area.
 
     A 4:3 image gets 512x384, a square one 448x448, a 9:16 story 320x576. Squashing every
     image to 4:3 (as before) stretched portrait ads and piled their saliency on the bottom edge.
     """
     aspect = min(max(width / max(height, 1), 1 / SALIENCY_MAX_ASPECT), SALIENCY_MAX_ASPECT)
-    rows = (SALIENCY_AREA / aspect) ** 0.5
+    rows = (area / aspect) ** 0.5
     s = SALIENCY_STRIDE
     return max(s, round(rows * aspect / s) * s), max(s, round(rows / s) * s)
 
