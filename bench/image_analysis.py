@@ -2,6 +2,7 @@
 workload run interleaved in the same process.
 
     .venv/bin/python bench/image_analysis.py [--nus 401 --count 40] [--osie 1601 --osie-count 20] [--rounds 2]
+        [--compare-sequential] [--compare-threads 2]
 
 Per photograph (NUS scene 401-440 and OSIE 1601-1620, the latter with people and signs):
 decode (reported apart, not in the total), then what `ImageEngine.analyse` +
@@ -39,8 +40,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from impactlens.engine.image import ImageEngine, write_image_outputs  # noqa: E402
+from impactlens.engine.image import ImageEngine, lane_threads, write_image_outputs  # noqa: E402
 from impactlens.media.image_io import DecodedImage, decode_image  # noqa: E402
+from impactlens.models.detectors import load_detectors  # noqa: E402
+from impactlens.models.runtime import MemorabilityModel, SaliencyModel  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
 STAGES = ("memorability", "saliency", "detectors", "rest", "heatmap")
@@ -119,6 +122,12 @@ def main() -> None:
     ap.add_argument(
         "--compare-sequential", action="store_true", help="also time the stages one after another, alternated"
     )
+    ap.add_argument(
+        "--compare-threads",
+        type=int,
+        default=None,
+        help="also time an engine whose sessions have this many threads each, alternated",
+    )
     args = ap.parse_args()
     settings = get_settings()
     if args.threads is not None:
@@ -128,6 +137,16 @@ def main() -> None:
     if args.compare_sequential:  # the same sessions, stages one after another
         engines["sequential"] = ImageEngine(
             engine.memorability, engine.saliency, settings.model_dir, engine.detectors, parallel=False
+        )
+    if args.compare_threads:  # the same engine with sessions of another size (new sessions)
+        n = args.compare_threads
+        spec_m, spec_s = engine.memorability.spec, engine.saliency.spec
+        engines[f"threads={n}"] = ImageEngine(
+            MemorabilityModel(spec_m, settings.model_dir, n),
+            SaliencyModel(spec_s, settings.model_dir, n),
+            settings.model_dir,
+            load_detectors(settings.model_dir, n) if engine.detectors else None,
+            parallel=True,
         )
     clock = StageClock()
     reference = engine.saliency.predict  # unwrapped: the reference workload
@@ -166,7 +185,7 @@ def main() -> None:
     print(
         f"{len(paths)} photographs x {args.rounds} rounds, int8 memorability, saliency {engine.saliency.spec.name}, "
         f"detectors {'on' if engine.detectors else 'off'}, "
-        f"threads {settings.threads or 'all'} of {os.cpu_count()} cores"
+        f"{settings.threads or lane_threads()} ONNX Runtime thread(s) per session, {os.cpu_count()} cores"
     )
     print(
         f"machine: other processes used {others:.2f} cores on average during the run; "
@@ -188,6 +207,13 @@ def main() -> None:
             f"stages one after another (same sessions, same images, alternated): image "
             f"{med('image', 'sequential'):.1f} ms; the engine's overlapped stages are {gain:.2f}x faster "
             "(median per image)"
+        )
+    for name in (k for k in rows if k.startswith("threads=")):
+        gain = statistics.median(o["image"] / p["image"] for p, o in zip(rows["engine"], rows[name], strict=True))
+        print(
+            f"engine with {name} per session (same images, alternated): image {med('image', name):.1f} ms; "
+            f"the product's ({settings.threads or lane_threads()} per session) "
+            f"is {gain:.2f}x faster (median per image)"
         )
     print(
         f"image_ms={med('image'):.1f} memorability_ms={med('memorability'):.1f} saliency_ms={med('saliency'):.1f} "

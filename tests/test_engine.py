@@ -146,3 +146,23 @@ def test_a_portrait_photographs_saliency_peak_is_on_the_face(engine, crop):
     y = (r + 0.5) / rows * image.height
     fx, fy, fw, fh = HOPPER_FACE
     assert fx <= x <= fx + fw and fy <= y <= fy + fh, (x, y)
+
+
+def test_score_frame_on_two_lanes_equals_the_models_called_in_turn(engine):
+    image = Image.open(SAMPLES[0]).convert("RGB")
+    score, grid = engine.score_frame(image)
+    assert score == pytest.approx(min(1.0, max(0.0, engine.memorability.predict(image)[0])), abs=1e-6)
+    np.testing.assert_allclose(grid, engine.saliency.predict(image)[0], rtol=1e-5, atol=1e-9)
+
+
+def test_each_lane_session_gets_half_the_cores_when_threads_are_left_to_the_engine(engine, monkeypatch):
+    import os
+
+    from impactlens.engine.image import lane_threads
+
+    sessions = [engine.memorability.session, engine.saliency.session]
+    assert all(s.get_session_options().intra_op_num_threads == lane_threads() for s in sessions)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert lane_threads() == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert lane_threads() == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,17 @@ class ImageOutcome:
     full_image: Callable[[], Image.Image] | None = None  # the full-size picture, decoded on demand
 
 
+def lane_threads() -> int:
+    """ONNX Runtime threads per session when the settings leave it to us (threads = 0).
+
+    The engine runs two lanes at once (memorability + faces beside saliency + text), so each
+    session gets half the cores: a session with all of them shares them with the other lane's
+    and waits at every parallel section for the thread the other lane holds up. A whole
+    analysis with its PNGs on the otherwise idle 2-core machine (OSIE 1601-1630, 800x600,
+    alternated in one process): 171 ms with one thread per session, 222 ms with two."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def _to_full_size(found: list[Detection], decoded: DecodedImage) -> list[Detection]:
     """Detections on the working picture, in the full picture's pixels."""
     sx, sy = decoded.width / decoded.image.width, decoded.height / decoded.image.height
@@ -132,11 +144,10 @@ class ImageEngine:
         self.detectors = detectors
         # With parallel, memorability + face detection run on a second thread while this one runs
         # saliency, text detection and the measures: two independent halves of roughly equal
-        # cost (1-thread CPU ms on 800x600 photos: 73 + 18 vs 51 + 66 + 16). On 2
-        # cores (sessions of 2 threads that sleep rather than spin when idle) an analysis with
-        # its PNGs took 1.35x less time than one after the other, other processes using 0.2
-        # cores; 1.005x with them using 0.56 (with both detectors on the second thread; compare
-        # again with bench/image_analysis.py --compare-sequential).
+        # cost (1-thread CPU ms on 800x600 photos, int8 saliency: 111 + 20 vs 38 + 83 + 18).
+        # from_settings gives each session half the cores (lane_threads). On the otherwise idle
+        # 2-core machine an analysis with its PNGs took 2.07x less time than one stage after
+        # another on the same sessions (bench/image_analysis.py --compare-sequential).
         self.parallel = parallel
         self._lane = ThreadPoolExecutor(2, thread_name_prefix="analyse") if parallel else None
         manifest = read_manifest(model_dir)
@@ -151,15 +162,17 @@ class ImageEngine:
     @classmethod
     def from_settings(cls, settings: Settings, variant: str | None = None) -> ImageEngine:
         v = variant or settings.variant
-        mem = load_memorability(settings.memorability_model, v, settings.model_dir, settings.threads)
-        sal = load_saliency(settings.saliency_model, v, settings.model_dir, settings.threads)
-        det = load_detectors(settings.model_dir, settings.threads) if settings.detect_elements else None
+        threads = settings.threads or lane_threads()
+        mem = load_memorability(settings.memorability_model, v, settings.model_dir, threads)
+        sal = load_saliency(settings.saliency_model, v, settings.model_dir, threads)
+        det = load_detectors(settings.model_dir, threads) if settings.detect_elements else None
         return cls(mem, sal, settings.model_dir, det, parallel=True)
 
     def score_frame(self, image: Image.Image) -> tuple[float, np.ndarray]:
         """(memorability clipped to [0, 1], saliency grid summing to 1) for one video frame."""
-        score, _ = self.memorability.predict(image)
+        other = self._lane.submit(self.memorability.predict, image) if self._lane else None
         grid, _ = self.saliency.predict(image)
+        score, _ = other.result() if other else self.memorability.predict(image)
         return min(1.0, max(0.0, score)), grid
 
     def _memorability_and_faces(self, image: Image.Image) -> tuple[float, float, list[Detection], float]:
