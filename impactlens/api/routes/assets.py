@@ -226,11 +226,30 @@ async def results(asset: str, principal: Caller, services: ServicesDep) -> Any:
     )
 
 
+def check_aois_fit(analysis: dict[str, Any], aois: list[Any]) -> None:
+    """Refuses, before anything is stored, AOIs that could never count: a box wholly outside
+    the frame, a time window starting at or after the end of the video."""
+    width, height = float(analysis["width"]), float(analysis["height"])
+    duration = analysis.get("duration_s")  # a video's only
+    for a in aois:
+        if a.x >= width or a.y >= height:
+            raise ApiError(422, "invalid_aoi", f"AOI {a.name} lies outside the {width:g}x{height:g} px frame")
+        if duration is not None and a.start_s is not None and a.start_s >= float(duration):
+            raise ApiError(
+                422,
+                "invalid_aoi",
+                f"AOI {a.name} starts at {a.start_s:g} s, at or after the end of the video ({float(duration):g} s)",
+            )
+
+
 @router.put("/{asset}/aois", response_model=AssetOut, responses={401: {}, 422: {}, **NOT_FOUND})
 def set_aois(asset: str, body: AoisIn, principal: Caller, services: ServicesDep) -> Any:
     """Stores the AOIs; when results exist, recomputes the shares from the stored saliency."""
     item = own_asset(services, principal, asset)
     if item.get("result_version"):
+        stored = services.repo.get_result(principal.org, asset, str(item["result_version"]))
+        if stored is not None:
+            check_aois_fit(json.loads(stored["analysis"]), list(body.aois))
         recompute_attention(services, principal.org, asset, list(body.aois))
     else:
         services.repo.update_asset(principal.org, asset, {"aois": [a.model_dump() for a in body.aois]})

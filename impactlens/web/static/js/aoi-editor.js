@@ -1,25 +1,26 @@
 // AOI drawing over the creative. AOIs live in the image's pixel coordinates (what the API
 // stores); the canvas only scales them for display. Each change is saved with a debounced
 // PUT /v1/assets/{id}/aois (session cookie + CSRF header) and the recomputed shares are
-// read back from /v1/assets/{id}/results.
+// read back from /v1/assets/{id}/results. The video page subclasses it (aoi-video.js): the
+// hooks marked "hook" are what a time window changes.
+
+import { errorText, fmtPct, imageCells, renderTable } from "./aoi-table.js";
 
 const NAME_RE = /^[A-Za-z0-9_.\-]{1,64}$/;
 const HANDLE = 7; // handle half-size in CSS pixels
 const MIN_SIZE = 4; // smallest AOI in CSS pixels (a click is not a drag)
 const SAVE_DELAY_MS = 350;
 
-const fmtPct = (v) => (v == null ? "…" : `${(v * 100).toFixed(1)}%`);
-const fmtLift = (v) => (v == null ? "…" : `${v.toFixed(2)}×`);
-
 export class AoiEditor {
   constructor(root, data) {
     this.root = root;
+    this.configure(data);
     this.assetId = data.asset;
     this.width = data.width;
     this.height = data.height;
     const meta = document.querySelector("meta[name=csrf-token]");
     this.csrf = meta ? meta.content : "";
-    this.aois = (data.aois || []).map((a) => ({ name: a.name, x: a.x, y: a.y, w: a.w, h: a.h }));
+    this.aois = (data.aois || []).map((a) => this.fromData(a));
     this.shares = new Map((data.attention || []).map((s) => [s.name, s]));
     this.selected = -1;
     this.drag = null;
@@ -33,6 +34,34 @@ export class AoiEditor {
     new ResizeObserver(() => this.resize()).observe(this.canvas);
     this.resize();
     this.renderTable();
+  }
+
+  // --- hooks ----------------------------------------------------------------------------
+  configure() {}
+
+  fromData(a) {
+    return { name: a.name, x: a.x, y: a.y, w: a.w, h: a.h };
+  }
+
+  toPayload(a) {
+    const [x, y, w, h] = [a.x, a.y, a.w, a.h].map(Math.round);
+    return { name: a.name, x, y, w: Math.max(1, w), h: Math.max(1, h) };
+  }
+
+  isActive() {
+    return true; // drawn as shown now (a video's AOI outside its window is drawn faded)
+  }
+
+  shareText(s) {
+    return fmtPct(s.share);
+  }
+
+  problem() {
+    return null; // a reason not to save what is there now
+  }
+
+  rowCells(a, i) {
+    return imageCells(this, a, i);
   }
 
   // --- geometry -------------------------------------------------------------------------
@@ -225,9 +254,14 @@ export class AoiEditor {
     const names = new Set(this.aois.map((a) => a.name));
     let name = base;
     for (let n = 2; names.has(name); n++) name = `${base}_${n}`;
-    this.aois.push(this.clamp({ name, x: Number(d.x), y: Number(d.y), w: Number(d.w), h: Number(d.h) }));
+    this.aois.push(this.clamp({ ...this.fromKept(d), name }));
     this.select(this.aois.length - 1);
     this.changed();
+    return this.aois[this.aois.length - 1];
+  }
+
+  fromKept(d) {
+    return { x: Number(d.x), y: Number(d.y), w: Number(d.w), h: Number(d.h) };
   }
 
   remove(i) {
@@ -269,23 +303,36 @@ export class AoiEditor {
   changed() {
     for (const a of this.aois) this.shares.delete(a.name);
     this.renderTable();
+    this.scheduleSave();
+  }
+
+  // Saves what is there after a short pause; nothing is sent while a problem stands.
+  scheduleSave() {
+    for (const a of this.aois) this.shares.delete(a.name);
     this.draw();
+    clearTimeout(this.saveTimer);
+    this.saveSeq++; // an answer already on its way is for an older state
+    const problem = this.problem();
+    if (problem) {
+      this.root.dataset.saved = "invalid";
+      this.announce(`Not saved: ${problem}`, true);
+      this.afterShares();
+      return;
+    }
     this.root.dataset.saved = "pending";
     this.announce("Saving…");
-    clearTimeout(this.saveTimer);
+    this.afterShares();
     this.saveTimer = setTimeout(() => this.save(), SAVE_DELAY_MS);
   }
 
+  afterShares() {}
+
+  showShares() {
+    this.renderTable(); // hook: the image's table holds the shares
+  }
+
   payload() {
-    return {
-      aois: this.aois.map((a) => ({
-        name: a.name,
-        x: Math.round(a.x),
-        y: Math.round(a.y),
-        w: Math.max(1, Math.round(a.w)),
-        h: Math.max(1, Math.round(a.h)),
-      })),
-    };
+    return { aois: this.aois.map((a) => this.toPayload(a)) };
   }
 
   async save() {
@@ -304,7 +351,7 @@ export class AoiEditor {
       const body = await res.json();
       if (seq !== this.saveSeq) return; // a newer change is on its way
       this.shares = new Map((body.analysis.attention || []).map((s) => [s.name, s]));
-      this.renderTable();
+      this.showShares();
       this.draw();
       this.root.dataset.saved = "ok";
       this.announce(`Saved ${this.aois.length} AOI${this.aois.length === 1 ? "" : "s"}; shares recomputed.`);
@@ -338,6 +385,7 @@ export class AoiEditor {
     ctx.font = `${12 * dpr}px system-ui, sans-serif`;
     this.aois.forEach((a, i) => {
       const sel = i === this.selected;
+      ctx.globalAlpha = sel || this.isActive(a) ? 1 : 0.45;
       const [x, y, w, h] = [a.x * s, a.y * s, a.w * s, a.h * s];
       ctx.lineWidth = (sel ? 3 : 2) * dpr;
       ctx.strokeStyle = "rgba(0,0,0,0.8)";
@@ -346,7 +394,7 @@ export class AoiEditor {
       ctx.strokeStyle = sel ? "#ffd400" : "#ffffff";
       ctx.strokeRect(x, y, w, h);
       const share = this.shares.get(a.name);
-      const label = share ? `${a.name} ${fmtPct(share.share)}` : a.name;
+      const label = share ? `${a.name} ${this.shareText(share)}` : a.name;
       const tw = ctx.measureText(label).width + 8 * dpr;
       ctx.fillStyle = sel ? "#ffd400" : "rgba(0,0,0,0.75)";
       ctx.fillRect(x, Math.max(0, y - 18 * dpr), tw, 18 * dpr);
@@ -362,66 +410,11 @@ export class AoiEditor {
         }
       }
     });
+    ctx.globalAlpha = 1;
   }
 
   renderTable() {
-    // Re-rendering replaces the inputs: keep keyboard focus on the same row's control.
-    const active = document.activeElement;
-    const activeRow = active && this.tbody.contains(active) ? active.closest("tr").dataset.index : null;
-    const activeTag = active ? active.tagName : null;
-    const rows = this.aois.map((a, i) => {
-      const s = this.shares.get(a.name);
-      const tr = document.createElement("tr");
-      tr.dataset.index = String(i);
-      tr.dataset.name = a.name;
-      if (i === this.selected) tr.classList.add("selected");
-      const nameCell = document.createElement("td");
-      const input = document.createElement("input");
-      input.type = "text";
-      input.value = a.name; // a property, never parsed as HTML
-      input.maxLength = 64;
-      input.setAttribute("aria-label", `Name of AOI ${i + 1}`);
-      input.addEventListener("focus", () => this.select(i));
-      input.addEventListener("change", () => this.rename(i, input));
-      nameCell.append(input);
-      const cells = [s ? fmtPct(s.share) : "…", s ? fmtPct(s.area_fraction) : "…", s ? fmtLift(s.lift) : "…"].map(
-        (text, k) => {
-          const td = document.createElement("td");
-          td.className = ["share", "area", "lift"][k];
-          td.textContent = text;
-          return td;
-        },
-      );
-      const del = document.createElement("td");
-      const btn = document.createElement("button");
-      btn.type = "button";
-      btn.className = "aoi-delete";
-      btn.textContent = "✕";
-      btn.title = "Delete";
-      btn.setAttribute("aria-label", `Delete AOI ${a.name}`);
-      btn.addEventListener("click", () => this.remove(i));
-      del.append(btn);
-      tr.append(nameCell, ...cells, del);
-      return tr;
-    });
-    this.tbody.replaceChildren(...rows);
-    if (activeRow !== null) {
-      const row = this.tbody.querySelector(`tr[data-index="${activeRow}"]`) || this.tbody.lastElementChild;
-      const target = row && row.querySelector(activeTag === "BUTTON" ? "button" : "input");
-      if (target) target.focus();
-      else this.canvas.focus();
-    }
-    const empty = this.root.querySelector(".aoi-empty");
-    if (empty) empty.hidden = this.aois.length > 0;
-  }
-}
-
-async function errorText(response) {
-  try {
-    const body = await response.json();
-    return body.error ? body.error.message : `HTTP ${response.status}`;
-  } catch {
-    return `HTTP ${response.status}`;
+    renderTable(this);
   }
 }
 
