@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..api.deps import ServicesDep
 from ..api.routes.assets import asset_out, result_files
+from ..api.schemas import finite_aois
 from ..errors import MediaError
 from ..jobs.analysis import asset_prefix, asset_source, results_prefix
 from ..media.image_io import decode_image
@@ -152,7 +153,7 @@ def _page_data(services: Services, item: dict[str, Any], analysis: dict[str, Any
         "kind": item["kind"],
         "width": analysis["width"],
         "height": analysis["height"],
-        "aois": item.get("aois", []),
+        "aois": finite_aois(item.get("aois", [])),  # the editors parse it: JSON has no NaN
         "attention": analysis.get("attention", []),
     }
     if item["kind"] == "image":
@@ -179,15 +180,14 @@ def _context(services: Services, item: dict[str, Any], analysis: dict[str, Any] 
         ctx["gauge"] = gauge_arc(analysis["memorability"])
         ctx["percentile"] = ordinal(float(analysis["memorability_percentile"]))
         ctx["models"] = about_models(analysis)
-        ctx["aoi_specs"] = [aoi_spec(a, float(analysis.get("duration_s", 0))) for a in item.get("aois", [])]
+        duration = float(analysis.get("duration_s", 0))
+        ctx["aoi_specs"] = [aoi_spec(a, duration) for a in finite_aois(item.get("aois", []))]
         if item["kind"] == "video":
             ctx["poster"] = isinstance(services.blobs, LocalBlobStore)
             dur = float(analysis["duration_s"])
             ctx["spark"] = {k: sparkline(analysis["timeline"], dur, k) for k in ("memorability", "smoothed")}
             ctx["spark_range"] = spark_range(analysis["timeline"])
-            ctx["keyframes"] = [
-                {**k, "role": f"keyframe_{n + 1}"} for n, k in enumerate(analysis.get("keyframes", []))
-            ]
+            ctx["keyframes"] = [{**k, "role": f"keyframe_{n + 1}"} for n, k in enumerate(analysis.get("keyframes", []))]
     return ctx
 
 

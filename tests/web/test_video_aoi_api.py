@@ -5,6 +5,7 @@ organisation's asset are refused with a message, and nothing is stored."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,44 @@ def test_an_image_box_outside_the_picture_is_refused_but_one_overlapping_its_edg
     r = _put(world, asset, [{"name": "off", "x": w, "y": 0, "w": 10, "h": 10}])
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_aoi"
     assert _put(world, asset, [{"name": "edge", "x": w - 5, "y": h - 5, "w": 50, "h": 50}]).status_code == 200
+
+
+def test_a_poisoned_stored_aoi_is_left_out_of_the_video_page_not_breaking_its_editor(world: World, video: str) -> None:
+    import re
+    import sqlite3
+
+    from tests.api_support import PASSWORD
+
+    assert _put(world, video, [{"name": "keep", "x": 1, "y": 2, "w": 30, "h": 40, "start_s": 0.5}]).status_code == 200
+    assert (
+        _put(
+            world,
+            video,
+            [
+                {"name": "keep", "x": 1, "y": 2, "w": 30, "h": 40, "start_s": 0.5},
+                {"name": "bad", "x": 1, "y": 2, "w": 3, "h": 4},
+            ],
+        ).status_code
+        == 200
+    )
+    # An item written before validation existed: poison one AOI in place.
+    db = sqlite3.connect(world.services.settings.data_dir / "impactlens.db")
+    (data,) = db.execute("SELECT data FROM items WHERE pk=? AND sk='METADATA'", (f"ASSET#{video}",)).fetchone()
+    poisoned = data.replace('"w": 3.0', '"w": NaN')
+    assert poisoned != data
+    db.execute("UPDATE items SET data=? WHERE pk=? AND sk='METADATA'", (poisoned, f"ASSET#{video}"))
+    db.commit()
+    db.close()
+    login = world.client.post("/v1/auth/login", json={"email": "admin@acme.test", "password": PASSWORD})
+    assert login.status_code == 200
+    page = world.client.get(f"/assets/{video}")
+    assert page.status_code == 200
+    m = re.search(r'<script type="application/json" id="asset-data">(.*?)</script>', page.text, re.S)
+    assert m
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"{name} in the page's JSON: the browser's JSON.parse refuses it")
+
+    data_out = json.loads(m.group(1), parse_constant=no_constants)
+    assert [a["name"] for a in data_out["aois"]] == ["keep"]
+    assert "keep=1,2,30,40@0.5-2" in page.text

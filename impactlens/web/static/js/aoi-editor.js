@@ -4,6 +4,7 @@
 // read back from /v1/assets/{id}/results. The video page subclasses it (aoi-video.js): the
 // hooks marked "hook" are what a time window changes.
 
+import { drawAois } from "./aoi-draw.js";
 import { errorText, fmtPct, imageCells, renderTable } from "./aoi-table.js";
 
 const NAME_RE = /^[A-Za-z0-9_.\-]{1,64}$/;
@@ -377,40 +378,7 @@ export class AoiEditor {
   }
 
   draw() {
-    const { ctx, canvas } = this;
-    const dpr = window.devicePixelRatio || 1;
-    const s = this.scale * dpr;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.font = `${12 * dpr}px system-ui, sans-serif`;
-    this.aois.forEach((a, i) => {
-      const sel = i === this.selected;
-      ctx.globalAlpha = sel || this.isActive(a) ? 1 : 0.45;
-      const [x, y, w, h] = [a.x * s, a.y * s, a.w * s, a.h * s];
-      ctx.lineWidth = (sel ? 3 : 2) * dpr;
-      ctx.strokeStyle = "rgba(0,0,0,0.8)";
-      ctx.strokeRect(x, y, w, h);
-      ctx.lineWidth = (sel ? 2 : 1.5) * dpr;
-      ctx.strokeStyle = sel ? "#ffd400" : "#ffffff";
-      ctx.strokeRect(x, y, w, h);
-      const share = this.shares.get(a.name);
-      const label = share ? `${a.name} ${this.shareText(share)}` : a.name;
-      const tw = ctx.measureText(label).width + 8 * dpr;
-      ctx.fillStyle = sel ? "#ffd400" : "rgba(0,0,0,0.75)";
-      ctx.fillRect(x, Math.max(0, y - 18 * dpr), tw, 18 * dpr);
-      ctx.fillStyle = sel ? "#000" : "#fff";
-      ctx.fillText(label, x + 4 * dpr, Math.max(0, y - 18 * dpr) + 13 * dpr);
-      if (sel) {
-        for (const [, hx, hy] of this.handles(a)) {
-          ctx.fillStyle = "#ffd400";
-          ctx.strokeStyle = "#000";
-          ctx.lineWidth = dpr;
-          ctx.fillRect(hx * s - HANDLE * dpr, hy * s - HANDLE * dpr, 2 * HANDLE * dpr, 2 * HANDLE * dpr);
-          ctx.strokeRect(hx * s - HANDLE * dpr, hy * s - HANDLE * dpr, 2 * HANDLE * dpr, 2 * HANDLE * dpr);
-        }
-      }
-    });
-    ctx.globalAlpha = 1;
+    drawAois(this, HANDLE);
   }
 
   renderTable() {
