@@ -175,6 +175,11 @@ def test_an_end_before_the_start_is_refused_with_a_message_and_nothing_is_stored
     assert end.get_attribute("aria-invalid") == "true"
     assert page.locator("[data-video-aoi-editor]").get_attribute("data-saved") == "invalid"
     page.wait_for_timeout(800)  # past the save delay: nothing was sent
+    shot(page, "detail_video_aoi_refused")
+    # The shares table still shows what the server holds, marked as not matching the editor.
+    assert "1–3 s" in page.locator(".video-aoi-table tr[data-name=logo] th").inner_text()
+    assert _share_cells(page, "logo") == _want_cells(before[1]["logo"])
+    assert page.locator(".shares-stale").is_visible()
     assert (api.aois(video), _attention(api, video)) == before
     # A start past the end of the video: refused the same way.
     end.fill("")
@@ -191,6 +196,8 @@ def test_an_end_before_the_start_is_refused_with_a_message_and_nothing_is_stored
     start.press("Enter")
     wait_for(page, SAVED, timeout=30_000)
     assert [(a["start_s"], a["end_s"]) for a in api.aois(video)] == [(2.0, None)]
+    assert "2–4 s" in page.locator(".video-aoi-table tr[data-name=logo] th").inner_text()
+    assert page.locator(".shares-stale").is_hidden()
     # An asset the server does not find for this organisation (another's looks the same): the
     # server's words are shown and the editor stays as it was.
     page.evaluate("() => { window.aoiEditor.assetId = 'not-ours'; window.aoiEditor.addCentred(); }")

@@ -20,6 +20,10 @@ export class VideoAoiEditor extends AoiEditor {
     this.drawToggle = this.root.querySelector(".aoi-draw");
     this.frameInput = this.root.querySelector(".aoi-frame-time");
     this.frameOut = this.root.querySelector(".aoi-frame-time-value");
+    this.staleNote = this.root.querySelector(".shares-stale");
+    // The shares table and the specs show what the server holds, not the edits on their way.
+    this.saved = (data.aois || []).map((a) => this.fromData(a));
+    this.savedShares = new Map((data.attention || []).map((s) => [s.name, s]));
   }
 
   fromData(a) {
@@ -196,6 +200,9 @@ export class VideoAoiEditor extends AoiEditor {
   }
 
   showShares() {
+    // What was sent is what is here (a later change would have superseded this answer).
+    this.saved = this.aois.map((a) => ({ ...a }));
+    this.savedShares = new Map(this.shares);
     this.afterShares(); // the editing table holds no shares: left as is, focus and typing kept
   }
 
@@ -203,6 +210,10 @@ export class VideoAoiEditor extends AoiEditor {
     this.markInvalid();
     this.renderShares();
     this.renderSpecs();
+    const saved = JSON.stringify(this.saved.map((a) => this.toPayload(a)));
+    const stale = saved !== JSON.stringify(this.payload().aois);
+    if (this.sharesBody) this.sharesBody.closest("table").classList.toggle("stale", stale);
+    if (this.staleNote) this.staleNote.hidden = !stale || this.saved.length === 0;
   }
 
   markInvalid() {
@@ -219,8 +230,8 @@ export class VideoAoiEditor extends AoiEditor {
 
   renderShares() {
     if (!this.sharesBody) return;
-    const rows = this.aois.map((a) => {
-      const s = this.shares.get(a.name) || {};
+    const rows = this.saved.map((a) => {
+      const s = this.savedShares.get(a.name) || {};
       const th = el("th", { scope: "row" }, a.name);
       const when = this.whenText(a);
       if (when) th.append(" ", el("span", { className: "muted small", textContent: when }));
@@ -236,7 +247,7 @@ export class VideoAoiEditor extends AoiEditor {
   // The CLI's NAME=x,y,w,h[@start-end] form of what is saved, as the server writes it.
   renderSpecs() {
     if (!this.specs) return;
-    const items = this.aois.map((a) => {
+    const items = this.saved.map((a) => {
       const box = [a.x, a.y, a.w, a.h].map((v) => String(Math.round(v))).join(",");
       const timed = a.start_s != null || a.end_s != null;
       const spec = timed ? `${a.name}=${box}@${secs(a.start_s ?? 0)}-${secs(a.end_s ?? this.duration)}` : `${a.name}=${box}`;
