@@ -7,11 +7,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -27,6 +28,7 @@ from .elements import auto_aois, element_boxes, measures
 from .types import AOI, AttentionShare, ImageAnalysis, ModelInfo, Peak
 
 MAX_PEAKS = 5
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -120,6 +122,13 @@ def lane_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def _done(fn: Callable[..., T], *args: object) -> Future[T]:
+    """fn(*args) run now, as a finished future (the engine without a second lane)."""
+    out: Future[T] = Future()
+    out.set_result(fn(*args))
+    return out
+
+
 def _to_full_size(found: list[Detection], decoded: DecodedImage) -> list[Detection]:
     """Detections on the working picture, in the full picture's pixels."""
     sx, sy = decoded.width / decoded.image.width, decoded.height / decoded.image.height
@@ -175,26 +184,41 @@ class ImageEngine:
         score, _ = other.result() if other else self.memorability.predict(image)
         return min(1.0, max(0.0, score)), grid
 
-    def _memorability_and_faces(self, image: Image.Image) -> tuple[float, float, list[Detection], float]:
-        """(score, memorability seconds, faces, face detection seconds)."""
+    def _second_lane(
+        self, image: Image.Image, found: Future[list[Detection]]
+    ) -> tuple[float, float, list[Detection], list[Detection], float]:
+        """Memorability, faces, then reading the text lines the first lane found:
+        (score, memorability seconds, faces, lines, face detection + reading seconds)."""
         score, mem_s = self.memorability.predict(image)
         t = time.perf_counter()
         faces = self.detectors.faces.detect(image) if self.detectors else []
-        return score, mem_s, faces, time.perf_counter() - t
+        detect_s = time.perf_counter() - t
+        lines = found.result()
+        t = time.perf_counter()
+        if self.detectors is not None and self.detectors.reader is not None and lines:
+            lines = self.detectors.reader.read_largest(image, lines)
+        return score, mem_s, faces, lines, detect_s + time.perf_counter() - t
 
     def analyse(self, decoded: DecodedImage, aois: list[AOI], source: str, decode_s: float = 0.0) -> ImageOutcome:
         t0 = time.perf_counter()
-        other = self._lane.submit(self._memorability_and_faces, decoded.image) if self._lane else None
-        grid, sal_s = self.saliency.predict(decoded.image)
-        t1 = time.perf_counter()
-        density = Density(grid, decoded.width, decoded.height)
-        t2 = time.perf_counter()
-        lines = self.detectors.text_lines(decoded.image) if self.detectors else []
-        text_s = time.perf_counter() - t2
+        # Reading the text runs on the second lane, after memorability and faces: the saliency
+        # lane (saliency, text detection, measures) was the longer one.
+        found: Future[list[Detection]] = Future()
+        other = self._lane.submit(self._second_lane, decoded.image, found) if self._lane else None
+        try:
+            grid, sal_s = self.saliency.predict(decoded.image)
+            t1 = time.perf_counter()
+            density = Density(grid, decoded.width, decoded.height)
+            t2 = time.perf_counter()
+            found.set_result(self.detectors.text.detect(decoded.image) if self.detectors else [])
+            text_s = time.perf_counter() - t2
+        except BaseException as exc:
+            found.set_exception(exc)  # never leave the second lane waiting
+            raise
         t2b = time.perf_counter()
         extra = measures(grid, decoded.image, self.saliency.spec.name)
         measures_s = time.perf_counter() - t2b
-        score, mem_s, faces, faces_s = other.result() if other else self._memorability_and_faces(decoded.image)
+        score, mem_s, faces, lines, faces_s = (other or _done(self._second_lane, decoded.image, found)).result()
         named = element_boxes(_to_full_size(faces + lines, decoded))
         t3 = time.perf_counter()
         analysis = ImageAnalysis(
