@@ -151,9 +151,9 @@ class ImageEngine:
         self.memorability = memorability
         self.saliency = saliency
         self.detectors = detectors
-        # With parallel, memorability + face detection run on a second thread while this one runs
-        # saliency, text detection and the measures: two independent halves of roughly equal
-        # cost (1-thread CPU ms on 800x600 photos, int8 saliency: 111 + 20 vs 38 + 83 + 18).
+        # With parallel, memorability, face detection and text reading run on a second thread
+        # while this one runs saliency, text detection and the measures: halves of roughly equal
+        # cost (1-thread CPU ms on 800x600 photos, int8 saliency: 111 + 20 + 8 vs 38 + 75 + 18).
         # from_settings gives each session half the cores (lane_threads). On the otherwise idle
         # 2-core machine an analysis with its PNGs took 2.07x less time than one stage after
         # another on the same sessions (bench/image_analysis.py --compare-sequential).

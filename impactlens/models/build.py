@@ -122,8 +122,9 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
     bench/memorability_vs_reference.py, --threads 1, NUS 401-460, the two int8 builds in the
     same run (another job using 1.3 cores): stem fp32 182 ms/image, rho 0.9851 vs the
     reference, max |delta| 0.087; stem + first block fp32 209 ms, rho 0.9923, 0.056: 1.15x
-    for rho still above the 0.98 target (1.05-1.25x CPU time in separate one-thread runs
-    against the fp32 graph). Other splits, against the fp32 graph (the reference within 4e-7)
+    under that load, 2-3% on a quiet machine (all cores 47 vs 48 ms, 3.98x vs 3.91x the
+    reference; one thread 77 vs 79 ms), for rho still above the 0.98 target. Other splits,
+    against the fp32 graph (the reference within 4e-7)
     on NUS 401-460, one thread, CPU time vs the previous recipe: stem + the block's conv1 and
     downsample fp32 (the two that read the stem's output) rho 0.9929 but 0.92x CPU (the
     int8/fp32 boundaries inside the block cost more than its convolutions save); stem fp32
