@@ -1,6 +1,6 @@
 """Saliency accuracy on the held-out splits NUS 401-500 and OSIE 1601-1700, with baselines.
 
-    .venv/bin/python bench/saliency_eval.py [--data ../shared/data] [--limit N]
+    .venv/bin/python bench/saliency_eval.py [--data ../shared/data] [--limit N] [--variant fp32|int8]
 
 Scoring follows each data set's README (impactlens/evaluation/protocol.py): MIT-benchmark
 metric definitions, shuffled-AUC negatives from the other evaluation images, CC/KLD/SIM
@@ -8,7 +8,9 @@ against blurred fixation maps. Every figure is the mean over images with a boots
 interval (2000 resamples of the images). Rows: the configured saliency model, the previous
 MobileNetV2 readout, a centre-bias Gaussian and the spectral-residual classical model.
 Speed: both learned models on the same photographs, alternating calls in this process
-(median ms per image on the configured threads), and their ratio. Last line:
+(median ms per image on the configured threads), and their ratio. ``--variant int8`` scores
+both learned models' INT8 builds (what the product runs by default; fp32 is the default here,
+the figures the model card reports). Last line:
 `auc_judd=<a> sauc=<b> nss=<c> cc=<d> osie_auc_judd=<e> osie_nss=<f> osie_cc=<g>` (ours).
 """
 
@@ -61,10 +63,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--limit", type=int, default=None, help="score only the first N images of each split")
+    ap.add_argument("--variant", choices=("fp32", "int8"), default="fp32", help="the learned models' build")
     args = ap.parse_args()
     settings = get_settings()
-    ours = load_saliency(settings.saliency_model, "fp32", settings.model_dir, settings.threads)
-    previous = load_saliency(PREVIOUS, "fp32", settings.model_dir, settings.threads)
+    ours = load_saliency(settings.saliency_model, args.variant, settings.model_dir, settings.threads)
+    previous = load_saliency(PREVIOUS, args.variant, settings.model_dir, settings.threads)
     name = ours.spec.version
     fns: dict[str, MapFn] = {name: model_fn(ours)}
     if previous.spec.name != ours.spec.name:
@@ -86,7 +89,7 @@ def main() -> None:
     ms = speed({name: ours, previous.spec.version: previous}, timing_images)
     print(
         f"\nspeed (median over {len(timing_images)} NUS photographs x 3, alternating, "
-        f"threads={settings.threads or 'all'}): "
+        f"threads={settings.threads or 'all'}, {args.variant}): "
         + ", ".join(f"{k} {v:.1f} ms/image" for k, v in ms.items())
         + f"; ratio {ms[name] / ms[previous.spec.version]:.2f}"
     )
