@@ -166,3 +166,15 @@ def test_each_lane_session_gets_half_the_cores_when_threads_are_left_to_the_engi
     assert lane_threads() == 4
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert lane_threads() == 1
+
+
+def test_a_one_thread_engine_runs_one_lane_as_the_video_pool_workers_ask():
+    from impactlens.engine.image import ImageEngine
+    from impactlens.settings import get_settings
+
+    single = ImageEngine.from_settings(get_settings().model_copy(update={"threads": 1}), "int8")
+    assert not single.parallel  # two workers on two cores: a second lane each would oversubscribe
+    assert ImageEngine.from_settings(get_settings().model_copy(update={"threads": 0}), "int8").parallel
+    image = Image.open(SAMPLES[0]).convert("RGB")
+    score, grid = single.score_frame(image)
+    assert 0.0 <= score <= 1.0 and grid.sum() == pytest.approx(1.0, abs=1e-5)

@@ -175,7 +175,10 @@ class ImageEngine:
         mem = load_memorability(settings.memorability_model, v, settings.model_dir, threads)
         sal = load_saliency(settings.saliency_model, v, settings.model_dir, threads)
         det = load_detectors(settings.model_dir, threads) if settings.detect_elements else None
-        return cls(mem, sal, settings.model_dir, det, parallel=True)
+        # threads = 1 asks for one thread, e.g. the video pool's workers, one per core: a second
+        # lane there puts two busy threads per worker on each core (bench/video_pipeline.py:
+        # 2 workers 1.37x one worker with lanes, 2.0x without).
+        return cls(mem, sal, settings.model_dir, det, parallel=settings.threads != 1)
 
     def score_frame(self, image: Image.Image) -> tuple[float, np.ndarray]:
         """(memorability clipped to [0, 1], saliency grid summing to 1) for one video frame."""
