@@ -163,6 +163,7 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    logging.getLogger().addFilter(_not_quantiser_advice)
     with tempfile.TemporaryDirectory() as tmpdir:
         convs = Path(tmpdir) / "int8-convs.onnx"
         tmp = Path(tmpdir) / "int8.onnx"
@@ -170,6 +171,12 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
         _quantise_static(fp32, convs, batches(), ops, keep, float(str(INT8_RECIPE["percentile"])))
         quantize_dynamic(str(convs), str(tmp), op_types_to_quantize=["Gemm", "MatMul"], weight_type=QuantType.QInt8)
         tmp.replace(dest)
+
+
+def _not_quantiser_advice(record: logging.LogRecord) -> bool:
+    # ONNX Runtime's quantiser logs generic advice ("consider pre-processing", "check if the
+    # model is already quantized") on the root logger for every model; users read it as a fault.
+    return not (record.levelno == logging.WARNING and "onnxruntime/quantization" in record.pathname.replace("\\", "/"))
 
 
 def _quantise_static(
@@ -184,6 +191,7 @@ def _quantise_static(
     percentile ranges; nodes whose names start with `keep_prefixes` stay fp32."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    logging.getLogger().addFilter(_not_quantiser_advice)
     model = onnx.load(str(fp32))
     keep = [n.name for n in model.graph.node if n.name.startswith(keep_prefixes)]
     del model
