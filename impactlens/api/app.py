@@ -14,6 +14,7 @@ from ..db.ratelimit import TableRateLimiter
 from ..services import Services
 from ..web import mount_web
 from . import errors
+from .body_limit import BodyLimitMiddleware
 from .routes import accounts, analytics, assets, blobs, catalog, models
 from .throttle import TokenBuckets
 from .uploads import ValidationSlots
@@ -51,6 +52,8 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
     app.state.buckets = TableRateLimiter(services.table) if services.settings.backend == "aws" else TokenBuckets()
     app.state.validations = ValidationSlots(services.settings.max_concurrent_validations)
     errors.install(app)
+    # Innermost of the middlewares: its 413 still gets the request id and security headers.
+    app.add_middleware(BodyLimitMiddleware)
     observability.install(app)  # request ids in logs and X-Request-Id, 429 counts, /metrics
     if services.settings.cors_origins:
         app.add_middleware(

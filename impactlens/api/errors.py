@@ -86,7 +86,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "request_too_large"}
         return JSONResponse(
             body(codes.get(exc.status_code, "http_error"), str(exc.detail)), exc.status_code, headers=exc.headers
         )
