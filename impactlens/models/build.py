@@ -10,8 +10,10 @@ cache's manifest.json.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -170,7 +172,7 @@ def quantise_resmem(fp32: Path, dest: Path, images: list[Path]) -> None:
         keep = ("features.conv1_",)
         _quantise_static(fp32, convs, batches(), ops, keep, float(str(INT8_RECIPE["percentile"])))
         quantize_dynamic(str(convs), str(tmp), op_types_to_quantize=["Gemm", "MatMul"], weight_type=QuantType.QInt8)
-        tmp.replace(dest)
+        _move_into_place(tmp, dest)
 
 
 def _not_quantiser_advice(record: logging.LogRecord) -> bool:
@@ -214,7 +216,24 @@ def _quantise_static(
             calibration_cache_path=str(cache),
         )
         gc.collect()
-        tmp.replace(dest)
+        _move_into_place(tmp, dest)
+
+
+def _move_into_place(src: Path, dest: Path) -> None:
+    """Replaces `dest` with `src` atomically, also when `src` is in a temporary folder on
+    another filesystem than the model folder (a tmpfs /tmp), where a rename fails (EXDEV):
+    then the file is copied next to `dest` first and renamed from there."""
+    try:
+        src.replace(dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        part = dest.with_name(f".{dest.name}.partial")
+        try:
+            shutil.copyfile(src, part)
+            part.replace(dest)
+        finally:
+            part.unlink(missing_ok=True)
 
 
 # INT8 saliency: see quantise_saliency.

@@ -58,3 +58,48 @@ def test_uploads_larger_than_the_body_cap_still_go_through(world: World) -> None
     assert len(big) > 1 << 20
     r = world.upload(o, asset, big)
     assert r.status_code == 202, r.text
+
+
+def _one_conv_model(path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["image", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, None, None])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4, None, None])
+    graph = helper.make_graph([node], "g", [image], [out], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+@pytest.fixture
+def other_filesystem_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The temporary folder on another filesystem than the model folder (a tmpfs /tmp)."""
+    import os
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test's folder")
+    other = Path(tempfile.mkdtemp(dir=shm, prefix="impactlens-test-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(other))
+    yield other
+    import shutil
+
+    shutil.rmtree(other, ignore_errors=True)
+
+
+@pytest.mark.parametrize("which", ["saliency", "resmem"])
+def test_the_int8_build_works_when_the_temporary_folder_is_another_filesystem(
+    tmp_path: Path, other_filesystem_tmp: Path, which: str
+) -> None:
+    from impactlens.models import build
+
+    fp32, dest = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
+    _one_conv_model(fp32)
+    images = build.calibration_images()[:2]
+    (build.quantise_saliency if which == "saliency" else build.quantise_resmem)(fp32, dest, images)
+    assert dest.stat().st_size > 0
+    assert not list(other_filesystem_tmp.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.int8.onnx", "m.onnx"]
