@@ -103,3 +103,16 @@ def test_the_int8_build_works_when_the_temporary_folder_is_another_filesystem(
     assert dest.stat().st_size > 0
     assert not list(other_filesystem_tmp.iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.int8.onnx", "m.onnx"]
+
+
+def test_an_image_within_the_documented_100_mp_limit_is_not_refused_as_a_bomb() -> None:
+    import io
+
+    from PIL import Image
+
+    from impactlens.media.image_io import decode_image
+
+    buf = io.BytesIO()
+    Image.new("L", (10000, 9500), 7).save(buf, "PNG")  # 95 M pixels: over Pillow's 89.5 M warning
+    decoded = decode_image(buf.getvalue(), 100_000_000)
+    assert (decoded.width, decoded.height) == (10000, 9500)
