@@ -34,7 +34,7 @@ def _make_thumb(services: Services, item: dict[str, Any]) -> bytes:
     # Each upload has its own key (recorded on the asset); older assets used the fixed one.
     key = str(item.get("source") or source_key(item["org"], item["asset"]))
     if item["kind"] == "image":
-        return image_thumbnail(services.blobs.read(key))
+        return image_thumbnail(services.blobs.read(key), max_pixels=services.settings.max_image_pixels)
     fd, path = tempfile.mkstemp(suffix=".video")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -105,6 +105,46 @@ def test_the_int8_build_works_when_the_temporary_folder_is_another_filesystem(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.int8.onnx", "m.onnx"]
 
 
+def test_a_16_bit_image_thumbnail_shows_the_picture_not_a_white_card() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from impactlens.media.thumbnail import image_thumbnail
+    from tests.media_cases import png16
+
+    with Image.open(io.BytesIO(image_thumbnail(png16()))) as im:
+        grey = np.asarray(im.convert("L"), np.float64)
+    # png16() is a ramp over the whole 16-bit range: its thumbnail goes from black to white.
+    assert (grey >= 250).mean() < 0.1
+    assert grey[-5:].mean() > grey[:5].mean() + 150
+
+
+def test_the_thumbnail_of_a_huge_16_bit_png_stays_under_400_mb(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from tests.abuse.test_memory_image import SIDE, VALIDATION_LIMIT_MB, _peak
+
+    path = tmp_path / "ramp16.png"
+    row = np.linspace(0, 65535, SIDE).astype(np.uint16)
+    Image.fromarray(np.ascontiguousarray(np.broadcast_to(row, (SIDE, SIDE)))).save(path)
+    peak, out = _peak(
+        """
+        import io, sys
+        from pathlib import Path
+        from PIL import Image
+        from impactlens.media.thumbnail import image_thumbnail
+        with Image.open(io.BytesIO(image_thumbnail(Path(sys.argv[1]).read_bytes()))) as im:
+            print(im.size)
+        """,
+        str(path),
+    )
+    assert out == "(320, 320)"
+    assert peak <= VALIDATION_LIMIT_MB, f"peak resident memory {peak:.0f} MB"
+
+
 def test_an_image_within_the_documented_100_mp_limit_is_not_refused_as_a_bomb() -> None:
     import io
 
