@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 _NUM = r"(-?\d+(?:\.\d+)?)"
 _AOI_RE = re.compile(rf"^([A-Za-z0-9_.\-]+)={_NUM},{_NUM},{_NUM},{_NUM}(?:@{_NUM}-{_NUM})?$")
+
+
+class TrackPoint(BaseModel):
+    """Where a tracked element's box is at ``t`` (seconds from the first frame; displayed pixels).
+    A box may reach past the frame's edges (a face half out of the picture)."""
+
+    t: float = Field(ge=0)
+    x: float
+    y: float
+    w: float = Field(gt=0)
+    h: float = Field(gt=0)
 
 
 class AOI(BaseModel):
@@ -15,6 +27,11 @@ class AOI(BaseModel):
 
     For a video it may be limited to a time range [start_s, end_s); outside it the AOI holds
     no attention. Images ignore the time range.
+
+    A video AOI may follow a ``track``: keyframes (times strictly increasing) between which the
+    box moves linearly, held before the first and after the last (engine/tracks.py). Its shares
+    are then measured with the box where it is at each instant; ``x``, ``y``, ``w``, ``h`` stay the
+    representative (mean) box, for what needs one box. Images ignore the track.
     """
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -24,12 +41,26 @@ class AOI(BaseModel):
     h: float = Field(gt=0)
     start_s: float | None = Field(default=None, ge=0)
     end_s: float | None = Field(default=None, gt=0)
+    track: Sequence[TrackPoint] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _check_times(self) -> AOI:
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise ValueError("AOI end_s must be after start_s")
         return self
+
+    @field_validator("track")
+    @classmethod
+    def _check_track(cls, track: Sequence[TrackPoint] | None) -> Sequence[TrackPoint] | None:
+        points = list(track or ())
+        for i in range(1, len(points)):
+            a, b = points[i - 1].t, points[i].t
+            if b <= a:
+                raise ValueError(
+                    f"track times must strictly increase, "
+                    f"but point {i} (t={b:g} s) is not after point {i - 1} (t={a:g} s)"
+                )
+        return track
 
     def active_at(self, t: float) -> bool:
         return (self.start_s is None or t >= self.start_s) and (self.end_s is None or t < self.end_s)
@@ -94,6 +125,8 @@ class AutoAOI(BaseModel):
     h: float
     start_s: float | None = None
     end_s: float | None = None
+    # Videos: the tracked boxes (keyframes, as AOI.track); None for images and older results.
+    track: list[TrackPoint] | None = None
     confidence: float  # the detector's score in [0, 1] (text: mean over the block's lines)
     text: str | None = None  # recognised words, where a recogniser ran
     role: str | None = None  # text read as a "price" or a "call_to_action" (models/detect_text_rec.py)
@@ -147,7 +180,11 @@ class VideoAttentionShare(BaseModel):
     first_3s: float
     first_5s: float
     whole: float
+    # The box's share of the frame's area, averaged over the instants the AOI counts (a tracked
+    # box's area at each instant); lift = its mean share over those instants / that area
+    # (None in older results, or when it never counts).
     area_fraction: float
+    lift: float | None = None
 
 
 class Keyframe(BaseModel):

@@ -228,7 +228,9 @@ async def results(asset: str, principal: Caller, services: ServicesDep) -> Any:
 
 def check_aois_fit(analysis: dict[str, Any], aois: list[Any]) -> None:
     """Refuses, before anything is stored, AOIs that could never count: a box wholly outside
-    the frame, a time window starting at or after the end of the video."""
+    the frame, a time window starting at or after the end of the video; and tracks that do not
+    fit the video: a box not even overlapping the frame, a time past its end, any track on an
+    image (an image's AOI is one box)."""
     width, height = float(analysis["width"]), float(analysis["height"])
     duration = analysis.get("duration_s")  # a video's only
     for a in aois:
@@ -240,6 +242,25 @@ def check_aois_fit(analysis: dict[str, Any], aois: list[Any]) -> None:
                 "invalid_aoi",
                 f"AOI {a.name} starts at {a.start_s:g} s, at or after the end of the video ({float(duration):g} s)",
             )
+        if a.track and duration is None:
+            raise ApiError(
+                422, "invalid_aoi", f"AOI {a.name} has a track: tracks are for videos, an image's AOI is one box"
+            )
+        for i, p in enumerate(a.track or ()):
+            if p.x >= width or p.y >= height or p.x + p.w <= 0 or p.y + p.h <= 0:
+                raise ApiError(
+                    422,
+                    "invalid_aoi",
+                    f"AOI {a.name}: track point {i} (t={p.t:g} s, box {p.x:g},{p.y:g},{p.w:g},{p.h:g}) "
+                    f"does not overlap the {width:g}x{height:g} px frame",
+                )
+            if duration is not None and p.t > float(duration):
+                raise ApiError(
+                    422,
+                    "invalid_aoi",
+                    f"AOI {a.name}: track point {i} is at {p.t:g} s, "
+                    f"after the end of the video ({float(duration):g} s)",
+                )
 
 
 @router.put("/{asset}/aois", response_model=AssetOut, responses={401: {}, 422: {}, **NOT_FOUND})
