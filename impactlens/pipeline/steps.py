@@ -8,7 +8,9 @@ by one process can be analysed by another.
 Payload fields: ``job`` (id), ``source`` ({"path": ...} or {"blob": key}), ``name`` (what
 the result calls the source), ``work_prefix`` (intermediate blobs), ``output_prefix``
 (final blobs), ``options`` (sample_fps, chunk_seconds, long_side, smoothing_s), ``aois``;
-steps add ``probe``, ``chunks`` (each gains ``result_key``), ``timings`` and ``result``.
+steps add ``probe``, ``chunks`` (each gains ``result_key``), ``timings`` and ``result``. A chunk
+descriptor's ``detect`` lists the instants its worker runs the element detectors on
+(pipeline/detection.py); the detections themselves travel in the chunk's result blob.
 """
 
 from __future__ import annotations
@@ -19,24 +21,24 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import av
 import numpy as np
 from PIL import Image
 
-from ..engine.elements import auto_aois, detection_instants, track_elements
+from ..engine.elements import auto_aois
 from ..engine.image import ImageEngine, model_infos, percentile_of
 from ..engine.types import AOI, ChunkSpan, VideoAnalysis
 from ..engine.video import keyframe_entries, pick_keyframes, timeline, video_attention
 from ..errors import ImpactLensError, MediaError
 from ..media.video_io import VideoInfo, iter_samples, probe, sample_count
 from ..media.video_out import HeatmapVideoWriter, concat_segments, thumbnail_jpeg
-from ..models.detectors import Detection, load_detectors
 from ..settings import Settings
 from ..storage.base import BlobStore
 from .chunks import ChunkResult, FrameChunk, dump_frames, dump_result, load_frames, load_result
+from .detection import Found, detect_in_chunk, plan_detections, planned_count, video_elements
 
 Payload = dict[str, Any]
 Progress = Callable[[str, int, int], None]
@@ -113,6 +115,7 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
     fps = float(opts["sample_fps"])
     per_chunk = max(1, round(float(opts["chunk_seconds"]) * fps))
     expected = sample_count(info.duration_s, fps)
+    planned = planned_count(info, fps)
     pending: list[Any] = []
 
     def flush(chunk_index: int) -> dict[str, Any]:
@@ -132,6 +135,7 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
             "start_s": float(frames.t[0]),
             "end_s": float(frames.index[-1] + 1) / fps,
         }
+        plan_detections([desc], planned, fps, ctx.settings)  # prepare_step re-plans from the real count
         pending.clear()
         return desc
 
@@ -149,6 +153,7 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
 def prepare_step(payload: Payload, ctx: StepContext) -> Payload:
     start = time.perf_counter()
     chunks = list(iter_prepare(payload, ctx))
+    plan_detections(chunks, sum(c["samples"] for c in chunks), float(payload["options"]["sample_fps"]), ctx.settings)
     return {**payload, "chunks": chunks, "timings": _timed(payload, "prepare", start)}
 
 
@@ -189,7 +194,8 @@ def analyse_chunk_step(payload: Payload, ctx: StepContext) -> Payload:
                 score, grid = engine.score_frame(Image.fromarray(rgb, "RGB"))
                 scores.append(score)
                 grids.append(grid.astype(np.float32))
-            result = ChunkResult(frames.index, frames.t, np.array(scores, np.float64), np.stack(grids))
+            found = detect_in_chunk(frames, [int(k) for k in chunk.get("detect", [])], engine, ctx.settings)
+            result = ChunkResult(frames.index, frames.t, np.array(scores, np.float64), np.stack(grids), found)
             _render_segment(result, frames, float(payload["options"]["sample_fps"]), ctx, segment)
             ctx.blobs.put(key, dump_result(result), "application/octet-stream")
         except ImpactLensError as exc:
@@ -202,7 +208,7 @@ def analyse_chunk_step(payload: Payload, ctx: StepContext) -> Payload:
     return {**payload, "chunk": chunk}
 
 
-def _ordered_results(payload: Payload, ctx: StepContext) -> tuple[list[dict[str, Any]], ChunkResult]:
+def _ordered_results(payload: Payload, ctx: StepContext) -> tuple[list[dict[str, Any]], ChunkResult, Found]:
     chunks = sorted(payload["chunks"], key=lambda c: c["index"])
     parts = [load_result(ctx.blobs.read(c["result_key"])) for c in chunks]
     merged = ChunkResult(
@@ -213,29 +219,8 @@ def _ordered_results(payload: Payload, ctx: StepContext) -> tuple[list[dict[str,
     )
     if not np.array_equal(merged.index, np.arange(len(merged.index))):
         raise MediaError("chunk results do not cover the sampled instants exactly once", "chunk_mismatch")
-    return chunks, merged
-
-
-def _video_elements(
-    chunks: list[dict[str, Any]], r: ChunkResult, info: VideoInfo, frame: tuple[int, int], fps: float, ctx: StepContext
-) -> list[tuple[AOI, Detection]]:
-    """Faces and text on ~1 sampled instant a second (capped), tracked into AOIs in display pixels."""
-    if not ctx.settings.detect_elements:
-        return []
-    detectors = load_detectors(ctx.settings.model_dir, ctx.settings.threads)
-    picks = detection_instants(len(r.t), fps)
-    sx, sy = info.width / frame[0], info.height / frame[1]
-    found: list[tuple[float, list[Detection]]] = []
-    for c in chunks:
-        wanted = [k for k in picks if c["first_sample"] <= k < c["first_sample"] + c["samples"]]
-        if wanted:
-            part = load_frames(ctx.blobs.read(c["key"]))
-            for k in wanted:
-                dets = detectors.detect(Image.fromarray(part.frames[k - c["first_sample"]], "RGB"))
-                scaled = [replace(d, x=d.x * sx, y=d.y * sy, w=d.w * sx, h=d.h * sy) for d in dets]
-                found.append((float(r.t[k]), scaled))
-    step = float(r.t[picks[1]] - r.t[picks[0]]) if len(picks) > 1 else info.duration_s
-    return track_elements(found, step, info.duration_s)
+    found: Found = {k: dets for p in parts for k, dets in (p.detections or {}).items()}
+    return chunks, merged, found
 
 
 def merge_step(payload: Payload, ctx: StepContext) -> Payload:
@@ -244,7 +229,7 @@ def merge_step(payload: Payload, ctx: StepContext) -> Payload:
     info = VideoInfo.from_dict(payload["probe"])
     opts = payload["options"]
     fps = float(opts["sample_fps"])
-    chunks, r = _ordered_results(payload, ctx)
+    chunks, r, found = _ordered_results(payload, ctx)
     aois = [AOI.model_validate(a) for a in payload.get("aois", [])]
     first = load_frames(ctx.blobs.read(chunks[0]["key"]))
     frame_size = (int(first.frames.shape[2]), int(first.frames.shape[1]))
@@ -271,7 +256,7 @@ def merge_step(payload: Payload, ctx: StepContext) -> Payload:
         concat_segments(local, joined)
         with open(joined, "rb") as f:
             ctx.blobs.put(f"{prefix}/{names['heatmap_video']}", f, "video/mp4")
-    elements = _video_elements(chunks, r, info, frame_size, fps, ctx)
+    elements = video_elements(chunks, r.t, found, info, frame_size, fps, ctx)
     ctx.progress("merge", 1, 1)
     ctx.blobs.put(f"{prefix}/{names['saliency']}", dump_result(r), "application/octet-stream")
     points = timeline(r.t, r.memorability, fps, float(opts["smoothing_s"]))
