@@ -29,6 +29,7 @@ from .calibration import percentile_ranges, write_ort_cache
 from .checkpoint import load_state_dict
 from .converters import resmem_to_onnx
 from .detect_weights import install_detectors
+from .locking import exclusive
 from .preprocess import resmem_input, saliency_input
 from .readout import BACKBONE_SOURCES, GRAPH_VERSION, READOUT_FILES, readout_backbones, saliency_to_onnx
 from .registry import SPECS, get_spec, read_manifest, record_build, sha256_file
@@ -303,6 +304,13 @@ def build_all(model_dir: Path, force: bool = False, echo: Callable[[str], None] 
     """Build every registered model file that is missing or stale; returns file -> sha256."""
     say = echo or (lambda m: print(m, file=sys.stderr))
     model_dir.mkdir(parents=True, exist_ok=True)
+    # Two builds at once (`make run` beside `make test`) take turns: the second then finds
+    # the files the first built up to date, instead of both writing the same ones.
+    with exclusive(model_dir / ".build.lock"):
+        return _build_all(model_dir, force, say)
+
+
+def _build_all(model_dir: Path, force: bool, say: Callable[[str], None]) -> dict[str, str]:
     resmem_src = package_file(RESMEM)
     fp32 = SPECS["resmem:fp32"].filename
     int8 = SPECS["resmem:int8"].filename

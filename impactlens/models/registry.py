@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelNotReadyError
+from .locking import exclusive
 
 MANIFEST = "manifest.json"
 
@@ -303,11 +304,15 @@ def read_manifest(model_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def record_build(model_dir: Path, filename: str, **info: Any) -> None:
-    manifest = read_manifest(model_dir)
-    manifest[filename] = {"sha256": sha256_file(model_dir / filename), **info}
-    tmp = model_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.replace(model_dir / MANIFEST)
+    """Adds `filename`'s entry; read, change and replace under the folder's manifest lock, so
+    builds running at once neither lose each other's entries nor write one temporary file."""
+    entry = {"sha256": sha256_file(model_dir / filename), **info}
+    with exclusive(model_dir / (MANIFEST + ".lock")):
+        manifest = read_manifest(model_dir)
+        manifest[filename] = entry
+        tmp = model_dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        tmp.replace(model_dir / MANIFEST)
 
 
 def model_path(model_dir: Path, spec: ModelSpec) -> Path:

@@ -172,3 +172,30 @@ def test_an_image_within_the_documented_100_mp_limit_is_not_refused_as_a_bomb() 
     Image.new("L", (10000, 9500), 7).save(buf, "PNG")  # 95 M pixels: over Pillow's 89.5 M warning
     decoded = decode_image(buf.getvalue(), 100_000_000)
     assert (decoded.width, decoded.height) == (10000, 9500)
+
+
+def _record_many(model_dir: str, filename: str, rounds: int) -> None:
+    from impactlens.models.registry import record_build
+
+    for i in range(rounds):
+        record_build(Path(model_dir), filename, round=i)
+
+
+def test_builds_recording_at_once_keep_every_entry_and_a_readable_manifest(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from impactlens.models.registry import read_manifest
+
+    names = [f"model{i}.onnx" for i in range(4)]
+    for name in names:
+        (tmp_path / name).write_bytes(name.encode())
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_record_many, args=(str(tmp_path), name, 60)) for name in names]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    manifest = read_manifest(tmp_path)  # valid JSON, not two writers' bytes interleaved
+    assert sorted(manifest) == names
+    assert all(manifest[name]["round"] == 59 for name in names)
