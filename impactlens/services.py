@@ -56,7 +56,9 @@ def embedded_services(settings: Settings) -> Services:
     from .storage.local import LocalBlobStore
 
     data = Path(settings.data_dir)
-    data.mkdir(parents=True, exist_ok=True)
+    # Private when created: it holds every organisation's unpublished creatives, results and
+    # the table (webhook secrets). An existing folder keeps the mode its operator gave it.
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
     blobs = LocalBlobStore(
         data / "blobs", _signing_key(data / "signing.key"), base_url=settings.public_url.rstrip("/") + "/v1/blobs"
     )

@@ -199,3 +199,19 @@ def test_builds_recording_at_once_keep_every_entry_and_a_readable_manifest(tmp_p
     manifest = read_manifest(tmp_path)  # valid JSON, not two writers' bytes interleaved
     assert sorted(manifest) == names
     assert all(manifest[name]["round"] == 59 for name in names)
+
+
+def test_a_new_data_dir_is_private_to_the_server_user(tmp_path: Path) -> None:
+    """It holds every organisation's unpublished creatives, results and webhook secrets."""
+    import os
+    import stat
+
+    from impactlens.services import embedded_services
+    from tests.api_support import api_settings
+
+    services = embedded_services(api_settings(tmp_path))
+    try:
+        data = Path(services.settings.data_dir)
+        assert stat.S_IMODE(os.stat(data).st_mode) & 0o077 == 0, oct(os.stat(data).st_mode)
+    finally:
+        services.close()
