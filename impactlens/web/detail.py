@@ -96,12 +96,14 @@ def aoi_spec(aoi: dict[str, Any], duration: float) -> tuple[str, str]:
     (an open end is the video's end)."""
     box = ",".join(str(round(float(aoi[k]))) for k in ("x", "y", "w", "h"))
     start, end = aoi.get("start_s"), aoi.get("end_s")
+    track = aoi.get("track") or []
+    moves = f"follows its track ({len(track)} keyframes; the box is their mean)" if track else ""
     if start is None and end is None:
-        return f"{aoi['name']}={box}", ""
+        return f"{aoi['name']}={box}", moves
     s = f"{float(start or 0):g}"
     e = f"{float(end):g}" if end is not None else f"{duration:g}"
     until = f" to {e} s" if end is not None else " to the end"
-    return f"{aoi['name']}={box}@{s}-{e}", f"counts from {s} s{until}"
+    return f"{aoi['name']}={box}@{s}-{e}", f"counts from {s} s{until}" + (f", {moves}" if moves else "")
 
 
 def spark_range(points: list[dict[str, float]]) -> tuple[float, float]:
@@ -162,6 +164,10 @@ def _page_data(services: Services, item: dict[str, Any], analysis: dict[str, Any
     else:
         data["duration_s"] = analysis["duration_s"]
         data["timeline"] = analysis["timeline"]
+        # A detected element kept as an AOI follows its track (the keep buttons name it).
+        data["auto_tracks"] = {
+            a["name"]: a["track"] for a in finite_aois(analysis.get("auto_aois", [])) if a.get("track")
+        }
     return data
 
 

@@ -5,6 +5,7 @@ is on screen, renamed and dropped; an end before the start refused on the spot, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,91 @@ def test_an_end_before_the_start_is_refused_with_a_message_and_nothing_is_stored
     wait_for(page, "() => document.querySelector('[data-video-aoi-editor]').dataset.saved === 'error'")
     assert "Not saved: no asset not-ours" in status.inner_text()
     assert len(api.aois(video)) == 1
+
+
+def _stroke_alpha(page: Any, x: float, y: float) -> int:
+    """The most opaque canvas pixel within 3 device pixels of (x, y) in video pixels, on a row."""
+    return int(
+        page.evaluate(
+            """([x, y, width]) => {
+              const c = document.querySelector('canvas.aoi-canvas');
+              const s = c.width / width;
+              const d = c.getContext('2d').getImageData(Math.round(x * s) - 3, Math.round(y * s), 7, 1).data;
+              let top = 0;
+              for (let i = 3; i < d.length; i += 4) top = Math.max(top, d[i]);
+              return top;
+            }""",
+            [x, y, W],
+        )
+    )
+
+
+def _selected_at(page: Any) -> tuple[int, int]:
+    import re
+
+    label = page.locator("canvas.aoi-canvas").get_attribute("aria-label") or ""
+    m = re.search(r"selected at (-?\d+), (-?\d+),", label)
+    assert m, label
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_a_kept_tracked_face_follows_its_track_as_the_frame_slider_moves(
+    admin_page: Any,
+    api: Api,  # noqa: F811
+    live_server: LiveServer,
+    video: str,
+) -> None:
+    """The detector's face, given a track that slides it left over 2 s (written into the stored
+    result: the still portrait gives a still track), kept: the box is drawn where the track is
+    at the frame shown, and an arrow key moves the whole track."""
+    _set_aois(api, video, [])
+    repo = live_server.services.repo
+    item = repo.get_asset(live_server.org, video)
+    assert item is not None
+    version = str(item["result_version"])
+    original = repo.get_result(live_server.org, video, version)
+    assert original is not None
+    analysis = json.loads(original["analysis"])
+    face = next(a for a in analysis["auto_aois"] if a["kind"] == "face")
+    t0, shift = float(face["start_s"]), -min(240.0, face["x"] - 20)
+    track = [
+        {"t": t0, "x": face["x"], "y": face["y"], "w": face["w"], "h": face["h"]},
+        {"t": t0 + 2.0, "x": face["x"] + shift, "y": face["y"], "w": face["w"], "h": face["h"]},
+    ]
+    face["track"] = track
+    repo.put_result(live_server.org, video, version, {**original, "analysis": json.dumps(analysis)})
+    try:
+        page = admin_page
+        page.goto(f"/assets/{video}")
+        assert "(tracked)" in page.locator(".auto-aoi-table").inner_text()
+        page.get_by_role("button", name="Keep face 1 as an AOI").click()
+        wait_for(page, SAVED, timeout=30_000)
+        (kept,) = api.aois(video)
+        assert [[round(p[k], 1) for k in "txywh"] for p in kept["track"]] == [
+            [round(p[k], 1) for k in "txywh"] for p in track
+        ]
+        wait_for(page, f"() => Math.abs(document.querySelector('video.video-original').currentTime - {t0}) < 0.05")
+        mid_y = face["y"] + face["h"] / 2
+        x_at = {t0: face["x"], t0 + 1.0: face["x"] + shift / 2, t0 + 2.5: face["x"] + shift}
+        for t, x in x_at.items():
+            page.get_by_label("Frame at").fill(str(t))
+            wait_for(page, f"() => Math.abs(document.querySelector('video.video-original').currentTime - {t}) < 0.05")
+            sx, sy = _selected_at(page)
+            assert abs(sx - x) <= 1 and abs(sy - face["y"]) <= 1, (t, sx, sy, x)
+            assert _stroke_alpha(page, x, mid_y) > 200, t  # its left edge is drawn here...
+            others = [o for o in x_at.values() if abs(o - x) > 20]
+            assert all(_stroke_alpha(page, o, mid_y) == 0 for o in others), t  # ...and nowhere else
+        shot(page, "detail_video_aoi_tracked")
+        # The arrow keys move what is shown, so the whole track moves with it.
+        canvas = page.locator("canvas.aoi-canvas")
+        canvas.focus()
+        page.keyboard.press("Shift+ArrowRight")
+        wait_for(page, SAVED, timeout=30_000)
+        (moved,) = api.aois(video)
+        assert [round(p["x"] - q["x"], 1) for p, q in zip(moved["track"], track, strict=True)] == [10.0, 10.0]
+        shares = _attention(api, video)[face["name"]]
+        assert 0 < shares["whole"] < 1 and shares["lift"] is not None
+        assert "follows its track (2 keyframes" in page.locator(".aoi-specs").inner_text()
+    finally:
+        repo.put_result(live_server.org, video, version, original)
+        _set_aois(api, video, [])

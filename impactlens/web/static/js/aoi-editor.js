@@ -255,7 +255,7 @@ export class AoiEditor {
     const names = new Set(this.aois.map((a) => a.name));
     let name = base;
     for (let n = 2; names.has(name); n++) name = `${base}_${n}`;
-    this.aois.push(this.clamp({ ...this.fromKept(d), name }));
+    this.aois.push(this.clampKept({ ...this.fromKept(d), name }));
     this.select(this.aois.length - 1);
     this.changed();
     return this.aois[this.aois.length - 1];
@@ -263,6 +263,10 @@ export class AoiEditor {
 
   fromKept(d) {
     return { x: Number(d.x), y: Number(d.y), w: Number(d.w), h: Number(d.h) };
+  }
+
+  clampKept(a) {
+    return this.clamp(a); // hook: a video's tracked element is placed on its track instead
   }
 
   remove(i) {

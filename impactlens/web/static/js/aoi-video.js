@@ -2,9 +2,12 @@
 // in the video's display pixels, with a time window per AOI ([start, end) in seconds, either
 // end open). Drawing with the mouse is a mode: outside it the player's own controls take the
 // clicks. Shares per window (first 3 s, first 5 s, whole) are read back after each save.
+// A kept face or text block follows its track (aoi-track.js): it is drawn where it is at the
+// frame shown, and moving or resizing it there moves or resizes the whole track.
 
 import { AoiEditor } from "./aoi-editor.js";
 import { deleteCell, el, fmtPct, nameCell } from "./aoi-table.js";
+import { boxAt, copyTrack, meanBox, shiftTrack, trackPayload } from "./aoi-track.js";
 
 const pct0 = (v) => (v == null ? "…" : `${(v * 100).toFixed(0)}%`);
 const secs = (v) => (v == null || Number.isNaN(v) ? "" : String(Math.round(v * 100) / 100));
@@ -21,27 +24,60 @@ export class VideoAoiEditor extends AoiEditor {
     this.frameInput = this.root.querySelector(".aoi-frame-time");
     this.frameOut = this.root.querySelector(".aoi-frame-time-value");
     this.staleNote = this.root.querySelector(".shares-stale");
+    this.autoTracks = data.auto_tracks || {};
+    this.width = data.width; // set before the AOIs are read: a track is placed in the frame
+    this.height = data.height;
     // The shares table and the specs show what the server holds, not the edits on their way.
     this.saved = (data.aois || []).map((a) => this.fromData(a));
     this.savedShares = new Map((data.attention || []).map((s) => [s.name, s]));
   }
 
   fromData(a) {
-    return { ...super.fromData(a), start_s: a.start_s ?? null, end_s: a.end_s ?? null };
+    return this.place({ ...super.fromData(a), start_s: a.start_s ?? null, end_s: a.end_s ?? null, track: copyTrack(a.track) });
   }
 
+  // A tracked AOI is sent with its track and, as its one box, the keyframes' mean.
   toPayload(a) {
-    const p = super.toPayload(a);
+    const p = super.toPayload(a.track ? { ...a, ...meanBox(a.track, this.width, this.height) } : a);
     if (a.start_s != null) p.start_s = a.start_s;
     if (a.end_s != null) p.end_s = a.end_s;
+    if (a.track) p.track = trackPayload(a.track);
     return p;
   }
 
-  // A tracked element keeps the span it was seen in (its end is never past the video's).
+  // A detected element keeps the span it was seen in (its end is never past the video's) and
+  // its track, when the analysis has one.
   fromKept(d) {
     const time = (v) => (v === undefined || v === "" ? null : Number(v));
     const end = time(d.end);
-    return { ...super.fromKept(d), start_s: time(d.start), end_s: end == null ? null : Math.min(end, this.duration) };
+    const span = { start_s: time(d.start), end_s: end == null ? null : Math.min(end, this.duration) };
+    return { ...super.fromKept(d), ...span, track: copyTrack(this.autoTracks[d.name]) };
+  }
+
+  clampKept(a) {
+    return a.track ? this.place(a) : super.clampKept(a);
+  }
+
+  // A tracked AOI's box (x, y, w, h) is where its track is at the time shown.
+  place(a, t = this.video.currentTime || 0) {
+    if (!a.track) return a;
+    Object.assign(a, boxAt(a.track, t));
+    a.shown = { x: a.x, y: a.y, w: a.w, h: a.h };
+    return a;
+  }
+
+  // What the mouse or the keys did to a tracked box shown, done to its whole track.
+  followEdits(a) {
+    if (!a.track || !a.shown) return;
+    const d = { x: a.x - a.shown.x, y: a.y - a.shown.y, w: a.w - a.shown.w, h: a.h - a.shown.h };
+    if (!d.x && !d.y && !d.w && !d.h) return;
+    a.track = shiftTrack(a.track, d, this.width, this.height); // a new array: the saved copy keeps the old
+    this.place(a);
+  }
+
+  changed() {
+    for (const a of this.aois) this.followEdits(a);
+    super.changed();
   }
 
   keep(d) {
@@ -119,6 +155,10 @@ export class VideoAoiEditor extends AoiEditor {
     const t = at ?? this.video.currentTime ?? 0;
     if (this.frameInput && document.activeElement !== this.frameInput) this.frameInput.value = String(t);
     if (this.frameOut) this.frameOut.textContent = `${t.toFixed(1)} s`;
+    if (!this.drag) {
+      for (const a of this.aois) this.place(a, t);
+      if (this.aois[this.selected]?.track) this.announceSelection();
+    }
     this.draw();
   }
 
@@ -248,13 +288,18 @@ export class VideoAoiEditor extends AoiEditor {
   renderSpecs() {
     if (!this.specs) return;
     const items = this.saved.map((a) => {
-      const box = [a.x, a.y, a.w, a.h].map((v) => String(Math.round(v))).join(",");
+      const p = this.toPayload(a);
+      const box = [p.x, p.y, p.w, p.h].map((v) => String(Math.round(v))).join(",");
       const timed = a.start_s != null || a.end_s != null;
       const spec = timed ? `${a.name}=${box}@${secs(a.start_s ?? 0)}-${secs(a.end_s ?? this.duration)}` : `${a.name}=${box}`;
       const li = el("li", {}, el("code", { textContent: spec }));
+      const moves = a.track ? `follows its track (${a.track.length} keyframes; the box is their mean)` : "";
       if (timed) {
         const until = a.end_s != null ? ` to ${secs(a.end_s)} s` : " to the end";
-        li.append(" ", el("span", { className: "muted small", textContent: `counts from ${secs(a.start_s ?? 0)} s${until}` }));
+        const words = `counts from ${secs(a.start_s ?? 0)} s${until}${moves ? `, ${moves}` : ""}`;
+        li.append(" ", el("span", { className: "muted small", textContent: words }));
+      } else if (moves) {
+        li.append(" ", el("span", { className: "muted small", textContent: moves }));
       }
       return li;
     });
