@@ -245,3 +245,26 @@ def test_aois_stored_as_one_box_before_tracks_still_load_and_recompute(world: Wo
     assert _put(world, video, old).status_code == 200
     (share,) = _state(world, video)[1]
     assert share["name"] == "logo" and 0 < share["whole"] < 1 and share["lift"] > 0
+
+
+def test_a_track_sent_with_a_new_asset_is_measured_by_its_analysis_as_by_a_recompute(
+    world: World, video: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """AOIs given at creation travel in the video job's payload: the analysis measures the
+    track the same way PUT's recompute does."""
+    o = world.orgs["acme"]
+    aoi = {"name": "square", "x": 130, "y": Y, "w": SIDE, "h": SIDE, "track": _keyframes([0.0, 3.5])}
+    too_many = [{**aoi, "name": f"s{j}", "track": _keyframes(list(np.arange(110) * 0.03))} for j in range(11)]
+    r = world.client.post(
+        "/v1/assets", json={"brand": "b1", "campaign": "c1", "name": "x", "aois": too_many}, headers=o.headers
+    )
+    assert r.status_code == 422 and "at most 1200 per request" in r.text
+    asset = str(world.asset(o, "crossing-again", aois=[aoi])["asset"])
+    path = write_video(tmp_path_factory.mktemp("again") / "v.mp4", seconds=SECONDS, size=(W, H), frame=moving_square)
+    assert world.upload(o, asset, Path(path).read_bytes(), "v.mp4").status_code == 202
+    assert world.run_jobs() == 1
+    (analysed,) = _state(world, asset)[1]
+    assert _put(world, asset, [aoi]).status_code == 200
+    (recomputed,) = _state(world, asset)[1]
+    for k in ("first_3s", "whole", "area_fraction", "lift"):
+        assert analysed[k] == pytest.approx(recomputed[k], rel=1e-9), k
