@@ -82,7 +82,8 @@ def _open(data: bytes) -> Image.Image:
         raise MediaError("not a recognised image format", "unsupported_media") from exc
     except Image.DecompressionBombError as exc:
         raise MediaError(f"image too large to decode safely: {exc}", "image_too_large") from exc
-    except OSError as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
+        # ValueError: e.g. a PNG text chunk that inflates past Pillow's limit (a text bomb).
         raise MediaError(f"cannot read image header: {exc}", "corrupt_image") from exc
 
 

@@ -11,6 +11,21 @@ Kind = Literal["image", "video"]
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".3gp", ".wmv"}
 
 
+# Signatures of image formats no video container starts with: such a file whose header
+# Pillow refuses (a text chunk that inflates past its limit, a cut header) is a broken
+# image, for decoding to refuse with an image's code, not a video for the prober.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+
+
+def _image_signature(p: Path) -> bool:
+    try:
+        with p.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
 def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:
     """('image' or 'video', warnings). Anything Pillow can identify is an image."""
     p = Path(path)
@@ -20,6 +35,8 @@ def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:
     except Image.DecompressionBombError:
         return "image", []  # an image, too large: decoding refuses it with a clear code
     except (UnidentifiedImageError, OSError, ValueError):
+        if _image_signature(p):
+            return "image", []
         return "video" if p.suffix.lower() in VIDEO_EXTENSIONS or p.suffix == "" else "image", []
     if p.suffix.lower() in VIDEO_EXTENSIONS:
         return "image", [f"the file is named {p.suffix} but holds a {fmt} image: analysed as an image"]

@@ -215,3 +215,38 @@ def test_a_new_data_dir_is_private_to_the_server_user(tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat(data).st_mode) & 0o077 == 0, oct(os.stat(data).st_mode)
     finally:
         services.close()
+
+
+def _png_with_compressed_text(decompressed: int) -> bytes:
+    """A valid small PNG carrying a zTXt chunk that inflates to `decompressed` bytes (a text
+    bomb: Pillow refuses text chunks over 1 MB when it reads the header)."""
+    import struct
+    import zlib
+
+    from tests.media_cases import _encode, photo
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    png = _encode(photo(64, 48), "PNG")
+    after_ihdr = 8 + 25
+    text = chunk(b"zTXt", b"comment\x00\x00" + zlib.compress(b"\x00" * decompressed, 9))
+    return png[:after_ihdr] + text + png[after_ihdr:]
+
+
+def test_a_png_whose_header_pillow_refuses_is_a_corrupt_image_not_a_video(world: World) -> None:
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    r = world.upload(o, asset, _png_with_compressed_text(64 << 20), filename="ad.png")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "corrupt_image", r.text
+    assert world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["status"] == "awaiting_upload"
+    assert not [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/")]
+
+
+def test_the_cli_names_a_png_whose_header_pillow_refuses_a_corrupt_image(tmp_path: Path) -> None:
+    from impactlens.errors import MediaError
+    from impactlens.media.image_io import decode_image
+
+    with pytest.raises(MediaError) as err:
+        decode_image(_png_with_compressed_text(64 << 20), 100_000_000)
+    assert err.value.code == "corrupt_image"
