@@ -153,8 +153,8 @@ def video_attention(
     for j, a in enumerate(aois):
         windows = {name: float(shares[times < limit, j].mean()) for name, limit in WINDOWS}
         active = active_mask(a, times)
-        counted = times[active] if a.track and active.any() else times[:1]
-        area = float(area_fractions(a, counted, display).mean()) if len(counted) else 0.0
+        counted = times[active] if a.track and active.any() else np.array([a.start_s or 0.0])
+        area = float(area_fractions(a, counted, display).mean())
         lift = float(shares[active, j].mean()) / area if active.any() and area > 0 else None
         result.append(
             VideoAttentionShare(
