@@ -268,3 +268,19 @@ def test_a_track_sent_with_a_new_asset_is_measured_by_its_analysis_as_by_a_recom
     (recomputed,) = _state(world, asset)[1]
     for k in ("first_3s", "whole", "area_fraction", "lift"):
         assert analysed[k] == pytest.approx(recomputed[k], rel=1e-9), k
+
+
+def test_a_stored_aoi_whose_track_holds_a_non_finite_number_is_left_out_of_pages() -> None:
+    from impactlens.api.schemas import finite_aois
+
+    good = {
+        "name": "a",
+        "x": 1.0,
+        "y": 1.0,
+        "w": 2.0,
+        "h": 2.0,
+        "track": [{"t": 0.0, "x": 1.0, "y": 1.0, "w": 2.0, "h": 2.0}],
+    }
+    bad = {**good, "name": "b", "track": [{"t": 0.0, "x": float("nan"), "y": 1.0, "w": 2.0, "h": 2.0}]}
+    old = {"name": "c", "x": 1.0, "y": 1.0, "w": 2.0, "h": 2.0}
+    assert finite_aois([good, bad, old]) == [good, old]
