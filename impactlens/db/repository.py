@@ -363,14 +363,28 @@ class Repository:
             return None
         return _public(self.table.get(f"ASSET#{asset}", f"RESULT#{model_version}"))
 
-    def put_result(self, org: str, asset: str, model_version: str, result: dict[str, Any]) -> None:
-        if self.get_asset(org, asset) is None:
-            raise NotFoundError(f"no asset {asset}")
-        self.table.put({"PK": f"ASSET#{asset}", "SK": f"RESULT#{model_version}", **result})
+    def put_result(
+        self, org: str, asset: str, model_version: str, result: dict[str, Any], asset_set: dict[str, Any] | None = None
+    ) -> None:
+        """The result, and on the asset its best AOI share and `asset_set` (the AOIs the shares
+        are for), in one transaction: two writers each leave both or neither, never one's
+        result beside the other's AOIs."""
         # The dashboard's library shows each card's best AOI share: kept on the asset item so
         # a page of cards is one key-range query, not one result read per card.
         best = best_aoi(result.get("analysis"))
-        self.update_asset(org, asset, {"best_aoi": best} if best else {}, remove=[] if best else ["best_aoi"])
+        changes = {**({"best_aoi": best} if best else {}), **(asset_set or {})}
+        owned = Condition(exists=True, equals={"org": org})
+        try:
+            self.table.transact(
+                [
+                    Put({"PK": f"ASSET#{asset}", "SK": f"RESULT#{model_version}", **result}),
+                    Update(
+                        f"ASSET#{asset}", "METADATA", set=changes, remove=[] if best else ["best_aoi"], condition=owned
+                    ),
+                ]
+            )
+        except ConditionFailedError as exc:
+            raise NotFoundError(f"no asset {asset}") from exc
 
     def put_segment(self, org: str, asset: str, start_ms: int, values: dict[str, Any]) -> None:
         if self.get_asset(org, asset) is None:

@@ -123,8 +123,15 @@ def recompute_attention(services: Services, org: str, asset_id: str, aois: list[
         shares = video_attention(saved.t, saved.grids, aois, display, (int(frame[0]), int(frame[1])))
         result["attention"] = [a.model_dump() for a in shares]
         VideoAnalysis.model_validate(result)
-    services.repo.put_result(org, asset_id, version, {**stored, "analysis": json.dumps(result)})  # type: ignore[arg-type]
-    services.repo.update_asset(org, asset_id, {"aois": [a.model_dump() for a in aois]})
+    # The shares and the AOIs they are for are written together: of two edits at once, the
+    # later leaves both (one after the other, the result of one could sit beside the other's AOIs).
+    services.repo.put_result(
+        org,
+        asset_id,
+        str(version),
+        {**stored, "analysis": json.dumps(result)},
+        {"aois": [a.model_dump() for a in aois]},
+    )
     out: dict[str, Any] = result
     return out
 
@@ -191,6 +198,11 @@ def _analyse(
     repo.update_asset(
         job["org"], job["asset"], {"scores": scores, "status": "done", "result_version": version}, remove=["error"]
     )
+    # AOIs replaced while this ran (PUT /aois before there were results only stores them):
+    # count the current ones from the saliency just stored, as an edit after it would.
+    latest = repo.get_asset(job["org"], job["asset"])
+    if latest is not None and latest.get("aois", []) != asset.get("aois", []):
+        recompute_attention(services, job["org"], job["asset"], [AOI.model_validate(a) for a in latest["aois"]])
     return {"scores": scores, "model_version": version}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -250,3 +251,65 @@ def test_the_cli_names_a_png_whose_header_pillow_refuses_a_corrupt_image(tmp_pat
     with pytest.raises(MediaError) as err:
         decode_image(_png_with_compressed_text(64 << 20), 100_000_000)
     assert err.value.code == "corrupt_image"
+
+
+def _names(world: World, asset: str) -> tuple[list[str], list[str]]:
+    """(the asset's AOI names, the names its results' attention shares are for)."""
+    o = world.orgs["acme"]
+    aois = [a["name"] for a in world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["aois"]]
+    results = world.client.get(f"/v1/assets/{asset}/results", headers=o.headers).json()
+    return aois, [a["name"] for a in results["analysis"]["attention"]]
+
+
+class _EditsAoisMidway:
+    """The real engine, except that the asset's AOIs are replaced (through the API) while the
+    analysis runs: what a client doing PUT /aois right after its upload does."""
+
+    def __init__(self, real: Any, edit: Any) -> None:
+        self.real, self.edit = real, edit
+
+    def analyse(self, *args: Any, **kw: Any) -> Any:
+        self.edit()
+        return self.real.analyse(*args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_aois_replaced_while_the_analysis_runs_are_the_ones_its_results_count(world: World) -> None:
+    from impactlens.engine import ImageEngine
+
+    o = world.orgs["acme"]
+    asset = world.asset(o, aois=[{"name": "old", "x": 0, "y": 0, "w": 50, "h": 50}])["asset"]
+    assert world.upload(o, asset, jpeg()).status_code == 202
+    new = {"aois": [{"name": "new", "x": 100, "y": 100, "w": 80, "h": 60}]}
+
+    def edit() -> None:
+        assert world.client.put(f"/v1/assets/{asset}/aois", json=new, headers=o.headers).status_code == 200
+
+    real = ImageEngine.from_settings(world.services.settings)
+    world.worker._engine = _EditsAoisMidway(real, edit)  # type: ignore[assignment]
+    assert world.run_jobs() == 1
+    assert _names(world, asset) == (["new"], ["new"])
+
+
+def test_concurrent_aoi_edits_leave_the_asset_and_its_shares_agreeing(world: World) -> None:
+    import concurrent.futures
+
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    assert world.upload(o, asset, jpeg()).status_code == 202
+    world.run_jobs()
+
+    def put(name: str) -> int:
+        body = {"aois": [{"name": name, "x": 10, "y": 10, "w": 100, "h": 100}]}
+        return int(world.client.put(f"/v1/assets/{asset}/aois", json=body, headers=o.headers).status_code)
+
+    torn = []
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for i in range(40):
+            assert list(pool.map(put, [f"a{i}", f"b{i}"])) == [200, 200]
+            aois, shares = _names(world, asset)
+            if aois != shares:
+                torn.append((aois, shares))
+    assert torn == []
