@@ -99,10 +99,30 @@ def _wide_to_8bit(mode: str, im: Image.Image) -> Callable[[np.ndarray], np.ndarr
     """Per-strip scaling of a 16/32-bit or float image to 8 bits (the whole image's range)."""
     lo, hi = (float(v) for v in cast(tuple[float, float], im.getextrema()))
     if mode == "F":
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            lo, hi = _finite_range(im)  # a NaN or an infinity would black out every pixel
         span = hi - lo or 1.0
-        return lambda a: ((a.astype(np.float64) - lo) / span * 255.0).astype(np.uint8)
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            v = np.nan_to_num((a.astype(np.float64) - lo) / span * 255.0, nan=0.0, posinf=255.0, neginf=0.0)
+            return np.clip(v, 0, 255).astype(np.uint8)
+
+        return scale
     top = 65535.0 if mode.startswith("I;16") or hi > 255 else 255.0
     return lambda a: np.clip(a.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _finite_range(im: Image.Image) -> tuple[float, float]:
+    """The range of a float image's finite pixels, a strip at a time ((0, 0) when none is)."""
+    lo, hi = math.inf, -math.inf
+    w, h = im.size
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for y in range(0, h, rows):
+        a = np.asarray(im.crop((0, y, w, min(y + rows, h))), np.float32)
+        finite = a[np.isfinite(a)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    return (lo, hi) if lo <= hi else (0.0, 0.0)
 
 
 def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:

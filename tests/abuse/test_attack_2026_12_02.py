@@ -313,3 +313,20 @@ def test_concurrent_aoi_edits_leave_the_asset_and_its_shares_agreeing(world: Wor
             if aois != shares:
                 torn.append((aois, shares))
     assert torn == []
+
+
+@pytest.mark.parametrize("poison", ["nan", "inf"])
+def test_a_float_image_with_non_finite_pixels_keeps_the_rest_of_its_picture(poison: str) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from impactlens.media.image_io import decode_image
+
+    ramp = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (48, 1))
+    ramp[0, 0] = np.float32(poison)  # one bad pixel (no-data, an overflow) in a float TIFF
+    buf = io.BytesIO()
+    Image.fromarray(ramp, "F").save(buf, "TIFF")
+    grey = np.asarray(decode_image(buf.getvalue(), 100_000_000).image.convert("L"), np.float64)
+    assert grey[1:, -4:].mean() > 240 and grey[1:, :4].mean() < 15, (grey[1:, -4:].mean(), grey[1:, :4].mean())
