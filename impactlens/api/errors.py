@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..accounts.service import AuthError
 from ..db.repository import ConflictError, NotFoundError
@@ -94,6 +95,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(body("invalid_request", scrub(str(exc))), 422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The caller left mid-body (a dropped upload): nobody reads this answer, and it is not
+        # a server error (no traceback, no 5xx alarm); what it had sent is cleaned up as usual.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -330,3 +330,54 @@ def test_a_float_image_with_non_finite_pixels_keeps_the_rest_of_its_picture(pois
     Image.fromarray(ramp, "F").save(buf, "TIFF")
     grey = np.asarray(decode_image(buf.getvalue(), 100_000_000).image.convert("L"), np.float64)
     assert grey[1:, -4:].mean() > 240 and grey[1:, :4].mean() < 15, (grey[1:, -4:].mean(), grey[1:, :4].mean())
+
+
+def test_a_client_leaving_mid_upload_is_no_server_error(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """A phone losing its network halfway through an upload: the spool goes, nothing is
+    stored, and it is not logged (or alarmed on) as an unhandled server error."""
+    import asyncio
+    import logging
+
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    head = b'--BB\r\nContent-Disposition: form-data; name="file"; filename="ad.jpg"\r\n\r\n' + jpeg()[:5000]
+    incoming: list[dict[str, Any]] = [
+        {"type": "http.request", "body": head, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def call() -> None:
+        await world.client.app(scope, receive, send)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"/v1/assets/{asset}/upload",
+        "raw_path": f"/v1/assets/{asset}/upload".encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", o.headers["Authorization"].encode()),
+            (b"content-type", b"multipart/form-data; boundary=BB"),
+            (b"content-length", b"10000000"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.INFO):
+        asyncio.run(call())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    assert world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["status"] == "awaiting_upload"
+    assert not [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/")]
+    spool = Path(world.services.settings.data_dir) / "tmp"
+    assert not spool.exists() or not list(spool.iterdir())
