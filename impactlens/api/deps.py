@@ -16,7 +16,7 @@ from ..accounts import Principal, get_plan
 from ..accounts.service import AuthError
 from ..services import Services
 from .errors import ApiError
-from .throttle import TokenBuckets, retry_after
+from .throttle import TokenBuckets, client_key, retry_after
 
 SESSION_COOKIE = "impactlens_session"
 FAILED_AUTH_RATE, FAILED_AUTH_BURST = 5.0, 50
@@ -56,8 +56,7 @@ async def current_principal(
             raise AuthError("authentication required: an API key or a session")
     except AuthError:
         # Guessing keys or replaying dead sessions costs a token per try, per client address.
-        client = request.client.host if request.client else "unknown"
-        wait = get_buckets(request).take(f"authfail:{client}", FAILED_AUTH_RATE, FAILED_AUTH_BURST)
+        wait = get_buckets(request).take(f"authfail:{client_key(request)}", FAILED_AUTH_RATE, FAILED_AUTH_BURST)
         if wait:
             raise ApiError(
                 429, "rate_limited", "too many failed authentications", {"Retry-After": retry_after(wait)}

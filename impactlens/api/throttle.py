@@ -10,11 +10,13 @@ client that keeps trying keeps its bucket however many new keys a flood brings.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 
 class TokenBuckets:
@@ -43,3 +45,19 @@ class TokenBuckets:
 
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
+
+
+def client_key(request: Any) -> str:
+    """The client a per-address bucket counts: an IPv4 address, or an IPv6 address's /64.
+    One IPv6 host is routed a whole /64, so counted per address an attacker could make
+    every login or key guess come from a fresh one."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return str(host)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

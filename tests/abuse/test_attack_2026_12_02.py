@@ -381,3 +381,27 @@ def test_a_client_leaving_mid_upload_is_no_server_error(world: World, caplog: py
     assert not [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/")]
     spool = Path(world.services.settings.data_dir) / "tmp"
     assert not spool.exists() or not list(spool.iterdir())
+
+
+def test_rotating_ipv6_addresses_within_one_64_share_the_login_throttle(world: World) -> None:
+    """An IPv6 host holds a whole /64 (2^64 addresses): counted per address, one attacker
+    could guess passwords at any rate by changing its last bits."""
+    from fastapi.testclient import TestClient
+
+    codes = []
+    for n in range(1, 25):
+        client = TestClient(world.client.app, client=(f"2001:db8:5:7::{n:x}", 40000 + n))
+        r = client.post("/v1/auth/login", json={"email": "admin@acme.test", "password": f"guess {n}"})
+        codes.append(r.status_code)
+    assert 429 in codes and codes[:10] == [401] * 10, codes
+
+
+def test_rotating_ipv6_addresses_within_one_64_share_the_failed_key_throttle(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    codes = []
+    for n in range(1, 80):
+        client = TestClient(world.client.app, client=(f"2001:db8:5:7::{n:x}", 40000 + n))
+        r = client.get("/v1/me", headers={"Authorization": "Bearer il_0123456789abcdef_not-a-real-key"})
+        codes.append(r.status_code)
+    assert 429 in codes, codes

@@ -17,15 +17,14 @@ from ..deps import SESSION_COOKIE, AdminCaller, Caller, ServicesDep, get_buckets
 from ..errors import ApiError, not_found
 from ..idempotency import Idempotent
 from ..schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, LoginIn, Me, UserIn, UserOut, UserPatch, WebhookIn, WebhookOut
-from ..throttle import retry_after
+from ..throttle import client_key, retry_after
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
 def open_session(request: Request, response: Response, services: Services, email: str, password: str) -> Principal:
     """Throttled login that sets the session cookie (the API's and the dashboard's sign-in)."""
-    client = request.client.host if request.client else "unknown"
-    wait = get_buckets(request).take(f"login:{client}", 1.0, 10)
+    wait = get_buckets(request).take(f"login:{client_key(request)}", 1.0, 10)
     if wait:
         raise ApiError(429, "rate_limited", "too many login attempts", {"Retry-After": retry_after(wait)})
     try:
