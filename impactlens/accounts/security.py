@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,14 +18,39 @@ _hasher = PasswordHasher()
 KEY_PREFIX = "il"
 MIN_PASSWORD = 10
 
+# Each argon2id hash or check holds 64 MiB and a core for ~0.1-0.25 s, and sign-ins need no
+# credential: unbounded, 80 logins at once from 8 addresses took the server from 0.1 to
+# 1.9 GB and stalled every other request for 24 s. At most this many run at once; a request
+# that cannot get a slot within PASSWORD_WAIT_S is refused (busy) rather than queued, so
+# waiting sign-ins do not tie up the request threads either.
+PASSWORD_SLOTS = 2
+PASSWORD_WAIT_S = 1.0
+_password_slots = threading.BoundedSemaphore(PASSWORD_SLOTS)
+
+
+class PasswordChecksBusyError(Exception):
+    """Every password slot stayed taken: the caller should retry shortly (503 busy)."""
+
+
+@contextmanager
+def password_slot(wait_s: float = PASSWORD_WAIT_S) -> Iterator[None]:
+    if not _password_slots.acquire(timeout=wait_s):
+        raise PasswordChecksBusyError("too many sign-ins are being checked; retry in a few seconds")
+    try:
+        yield
+    finally:
+        _password_slots.release()
+
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with password_slot():
+        return _hasher.hash(password)
 
 
 def verify_password(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        with password_slot():
+            return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

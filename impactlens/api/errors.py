@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ..accounts.security import PasswordChecksBusyError
 from ..accounts.service import AuthError
 from ..db.repository import ConflictError, NotFoundError
 from ..db.table import InvalidCursorError
@@ -95,6 +96,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(body("invalid_request", scrub(str(exc))), 422)
+
+    @app.exception_handler(PasswordChecksBusyError)
+    async def _busy(request: Request, exc: PasswordChecksBusyError) -> JSONResponse:
+        return JSONResponse(body("busy", str(exc)), 503, headers={"Retry-After": "2"})
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, exc: ClientDisconnect) -> Response:

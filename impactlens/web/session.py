@@ -56,9 +56,10 @@ def login(
     try:
         open_session(request, response, services, email, password)
     except ApiError as exc:
-        message = "Too many sign-in attempts; wait a few seconds." if exc.status == 429 else "Wrong email or password."
+        busy = exc.status in (429, 503)  # throttled, or every password check slot taken
+        message = "Too many sign-in attempts; wait a few seconds." if busy else "Wrong email or password."
         ctx = {"next": target, "email": email, "error": message, "title": "Sign in"}
-        return render(request, "login.html", ctx, 429 if exc.status == 429 else 401)
+        return render(request, "login.html", ctx, exc.status if busy else 401)
     return response
 
 

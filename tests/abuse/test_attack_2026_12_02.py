@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -405,3 +406,24 @@ def test_rotating_ipv6_addresses_within_one_64_share_the_failed_key_throttle(wor
         r = client.get("/v1/me", headers={"Authorization": "Bearer il_0123456789abcdef_not-a-real-key"})
         codes.append(r.status_code)
     assert 429 in codes, codes
+
+
+def test_password_checks_beyond_the_slots_are_refused_busy_not_queued(world: World) -> None:
+    """Each argon2id check holds 64 MiB and a core for ~0.1-0.25 s: 80 anonymous logins at
+    once from 8 addresses took the server from 0.1 to 1.9 GB and stalled /healthz 24 s."""
+    from impactlens.accounts.security import PASSWORD_SLOTS, password_slot
+
+    login = {"email": "admin@acme.test", "password": "not the password"}
+    with contextlib.ExitStack() as held:
+        for _ in range(PASSWORD_SLOTS):
+            held.enter_context(password_slot())  # every slot taken by logins in progress
+        r = world.client.post("/v1/auth/login", json=login)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        page = world.client.post("/login", data=login, headers={"Origin": "http://testserver"})
+        assert page.status_code == 503 and "wait a few seconds" in page.text
+        o = world.orgs["acme"]
+        user = {"email": "new@acme.test", "name": "New", "password": "long enough pw"}
+        r = world.client.post("/v1/users", json=user, headers=o.headers)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
+    assert world.client.post("/v1/auth/login", json=login).status_code == 401

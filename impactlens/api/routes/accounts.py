@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request, Response
 
 from ...accounts import Principal
+from ...accounts.security import PasswordChecksBusyError
 from ...accounts.service import AuthError
 from ...db.repository import NotFoundError
 from ...jobs.webhooks import check_webhook_url
@@ -31,6 +32,8 @@ def open_session(request: Request, response: Response, services: Services, email
         token, principal = services.accounts.login(email, password)
     except AuthError as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
+    except PasswordChecksBusyError as exc:
+        raise ApiError(503, "busy", str(exc), {"Retry-After": "2"}) from exc
     response.set_cookie(
         SESSION_COOKIE,
         token,
