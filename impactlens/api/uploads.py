@@ -24,7 +24,7 @@ from ..accounts import Principal, get_plan
 from ..db.repository import ConflictError, QuotaExceededError, new_ulid
 from ..errors import MediaError
 from ..jobs.analysis import asset_prefix, source_key
-from ..media.image_io import decode_image
+from ..media.image_io import IMAGE_FORMATS, decode_image
 from ..media.sniff import detect_kind
 from ..media.video_io import probe, scan_extent
 from ..services import Services
@@ -152,7 +152,14 @@ def inspect_media(services: Services, principal: Principal, path: str) -> tuple[
         decoded = decode_image(path, s.max_image_pixels)
         return "image", {"format": decoded.format, "width": decoded.width, "height": decoded.height, "notes": notes}
     limit = video_limit_s(services, principal)
-    info = probe(path, limit, s.max_video_pixels)
+    try:
+        info = probe(path, limit, s.max_video_pixels)
+    except MediaError as exc:
+        if exc.code != "not_a_video":
+            raise
+        # A still image in a format not decoded here (Pillow would, but see IMAGE_FORMATS).
+        formats = ", ".join(IMAGE_FORMATS)
+        raise MediaError(f"{exc.message}; images are accepted as {formats}", "unsupported_media") from exc
     # The header alone can lie about the length or lack it, and a cut file keeps its header:
     # the packets' timestamps say what the file holds.
     extent = scan_extent(path, limit)

@@ -30,6 +30,10 @@ WORK_LONG_SIDE = 2048
 # Rows converted at a time, so a conversion's temporaries stay at a few MB.
 STRIP_PIXELS = 1 << 21
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+# The formats decoded (Pillow's names). Pillow opens ~40, among them EPS, which it renders by
+# running Ghostscript wherever that is installed, and legacy or scientific formats no ad
+# comes in; anything else is unsupported_media before a decoder runs.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "TIFF")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -77,7 +81,7 @@ def _open(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except UnidentifiedImageError as exc:
         raise MediaError("not a recognised image format", "unsupported_media") from exc
     except Image.DecompressionBombError as exc:

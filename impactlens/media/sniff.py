@@ -7,6 +7,8 @@ from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 
+from .image_io import IMAGE_FORMATS
+
 Kind = Literal["image", "video"]
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".3gp", ".wmv"}
 
@@ -30,7 +32,7 @@ def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:
     """('image' or 'video', warnings). Anything Pillow can identify is an image."""
     p = Path(path)
     try:
-        with Image.open(p) as im:
+        with Image.open(p, formats=IMAGE_FORMATS) as im:
             fmt = im.format or "image"
     except Image.DecompressionBombError:
         return "image", []  # an image, too large: decoding refuses it with a clear code

@@ -427,3 +427,42 @@ def test_password_checks_beyond_the_slots_are_refused_busy_not_queued(world: Wor
         r = world.client.post("/v1/users", json=user, headers=o.headers)
         assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
     assert world.client.post("/v1/auth/login", json=login).status_code == 401
+
+
+def _eps() -> bytes:
+    from tests.media_cases import _encode, photo
+
+    return _encode(photo(64, 48), "EPS")
+
+
+def test_postscript_and_other_exotic_formats_are_refused_before_any_decoder_runs(world: World) -> None:
+    """EPS is rendered by Ghostscript wherever it is installed (a long line of sandbox
+    escapes), and Pillow opens ~40 formats no ad comes in; only common raster formats are
+    decoded."""
+    o = world.orgs["acme"]
+    for name, data in {"eps": _eps(), "sgi": _sgi(), "pcx": _pcx()}.items():
+        asset = world.asset(o, name)["asset"]
+        r = world.upload(o, asset, data, filename=f"ad.{name}")
+        assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media", (name, r.text)
+        assert not [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/")]
+
+
+def _sgi() -> bytes:
+    from tests.media_cases import _encode, photo
+
+    return _encode(photo(64, 48), "SGI")
+
+
+def _pcx() -> bytes:
+    from tests.media_cases import _encode, photo
+
+    return _encode(photo(64, 48), "PCX")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"])
+def test_common_raster_formats_still_decode(fmt: str) -> None:
+    from impactlens.media.image_io import decode_image
+    from tests.media_cases import _encode, photo
+
+    decoded = decode_image(_encode(photo(64, 48), fmt), 100_000_000)
+    assert (decoded.width, decoded.height, decoded.format) == (64, 48, fmt)
