@@ -37,8 +37,10 @@ def page_policy(extra_origins: Iterable[str] = ()) -> str:
 # origin "null", and Chromium then refuses the document's own video request as cross-origin, so
 # a video result opened in its own tab never played. With no allow-scripts, allow-forms or
 # allow-popups, the real origin gives such a document nothing to act with.
-FILE_POLICY = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; " \
+FILE_POLICY = (
+    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; "
     "frame-ancestors 'none'; sandbox allow-same-origin"
+)
 
 
 def store_origin(presigned_url: str) -> str | None:
@@ -47,6 +49,11 @@ def store_origin(presigned_url: str) -> str | None:
     if parts.scheme in ("http", "https") and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return None
+
+
+# /v1 paths whose answers are the same for everyone (the model registry) or carry their own
+# caching (signed, immutable result files).
+PUBLIC_API = ("/v1/models", "/v1/blobs/")
 
 
 class SecurityHeadersMiddleware:
@@ -59,6 +66,9 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        path = str(scope.get("path", ""))
+        private_api = path.startswith("/v1/") and not path.startswith(PUBLIC_API)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
@@ -68,8 +78,9 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "same-origin")
-                if html:
-                    # Pages hold one organisation's data: never kept by a shared cache.
+                if html or private_api:
+                    # Pages and /v1 answers hold one organisation's data (and new keys, the
+                    # webhook secret, presigned links): never kept by a shared or disk cache.
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
 

@@ -466,3 +466,20 @@ def test_common_raster_formats_still_decode(fmt: str) -> None:
 
     decoded = decode_image(_encode(photo(64, 48), fmt), 100_000_000)
     assert (decoded.width, decoded.height, decoded.format) == (64, 48, fmt)
+
+
+def test_api_answers_holding_secrets_are_never_stored_by_a_cache(world: World) -> None:
+    """A new API key, the webhook's signing secret, an Admin's full webhook URL (credentials),
+    results with presigned links: JSON a browser or a proxy must not keep on disk."""
+    o = world.orgs["acme"]
+    answers = [
+        world.client.post("/v1/api-keys", json={"label": "ci"}, headers=o.headers),
+        world.client.put("/v1/org/webhook", json={"url": "https://user:pw@example.com/hook"}, headers=o.headers),
+        world.client.get("/v1/org", headers=o.headers),
+        world.client.get("/v1/assets", headers=o.headers),
+        world.client.get("/v1/me"),  # errors too
+    ]
+    for r in answers:
+        assert r.headers.get("cache-control") == "no-store", (r.request.url, r.status_code, r.headers)
+    # The public model registry is the same for everyone: it may be cached.
+    assert world.client.get("/v1/models").headers.get("cache-control") != "no-store"
