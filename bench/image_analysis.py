@@ -76,6 +76,9 @@ class StageClock:
 
 def instrument(engine: ImageEngine, clock: StageClock) -> None:
     engine.memorability.predict = clock.wrap("memorability", engine.memorability.predict)  # type: ignore[method-assign]
+    # A saliency model that reads the memorability pass makes the engine call this instead.
+    mem = engine.memorability
+    mem.predict_with_taps = clock.wrap("memorability", mem.predict_with_taps)  # type: ignore[method-assign]
     engine.saliency.predict = clock.wrap("saliency", engine.saliency.predict)  # type: ignore[method-assign]
     if engine.detectors is not None:
         det = engine.detectors

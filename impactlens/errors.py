@@ -30,3 +30,9 @@ class ModelNotReadyError(ImpactLensError):
     """Converted model files are missing: run `impactlens models build`."""
 
     code = "model_not_ready"
+
+
+class ConfigurationError(ImpactLensError):
+    """Settings that cannot work together (e.g. a saliency model that needs another memorability model)."""
+
+    code = "configuration_error"

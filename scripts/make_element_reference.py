@@ -30,7 +30,8 @@ OUT = Path(__file__).resolve().parents[1] / "impactlens" / "data" / "reference" 
 def main() -> None:
     s = Settings()
     manifest = read_manifest(s.model_dir)
-    models = [m for m in SPECS.values() if m.task == "saliency" and m.filename in manifest]
+    # fp32 builds: one reference per model name (its INT8 build's maps have CC 0.995 with them).
+    models = [m for m in SPECS.values() if m.task == "saliency" and m.variant == "fp32" and m.filename in manifest]
     images = []
     for path in calibration_images():
         with Image.open(path) as im:

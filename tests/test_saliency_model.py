@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from impactlens.models.checkpoint import load_state_dict
+from impactlens.models.converters import RESMEM_TAPS
 from impactlens.models.readout import (
     BACKBONE_SOURCES,
     backbone_to_onnx,
+    memorability_taps,
     readout_backbones,
     readout_taps,
     saliency_to_onnx,
@@ -83,7 +85,14 @@ def test_each_shipped_readout_composes_into_a_density_over_the_grid(states, imag
         needed = {
             b: states.get(b) or load_state_dict(package_file(BACKBONE_SOURCES[b])) for b in readout_backbones(weights)
         }
-        (logp,) = _run(saliency_to_onnx(needed, weights, {}), image)
+        sess = ort.InferenceSession(
+            saliency_to_onnx(needed, weights, {}).SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        feeds = {"image": image}
+        for t in memorability_taps(weights):  # activations of the memorability pass, as it would give them
+            c, n = RESMEM_TAPS[t]
+            feeds[f"resmem_{t}"] = np.random.default_rng(0).random((1, c, n, n), np.float32)
+        (logp,) = sess.run(None, feeds)
         p = np.exp(logp.astype(np.float64))
         assert p.shape == (1, 1, image.shape[2] // 8, image.shape[3] // 8), path.name
         assert p.sum() == pytest.approx(1.0, abs=1e-4), path.name

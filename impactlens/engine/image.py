@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import maximum_filter
 
+from ..errors import ConfigurationError
 from ..media.heatmap import Density, render_pngs
 from ..media.image_io import DecodedImage
 from ..models.detectors import FACE_MODEL, TEXT_MODEL, Detection, ElementDetectors, load_detectors
@@ -148,6 +149,11 @@ class ImageEngine:
         detectors: ElementDetectors | None = None,
         parallel: bool = False,
     ) -> None:
+        if saliency.needs_memorability_taps and not set(saliency.tap_inputs.values()) <= set(memorability.tap_names):
+            raise ConfigurationError(
+                f"saliency model {saliency.spec.name} reads the ResMem memorability pass, but the memorability "
+                f"model is {memorability.spec.name}: set IMPACTLENS_SALIENCY_MODEL=lite1-readout"
+            )
         self.memorability = memorability
         self.saliency = saliency
         self.detectors = detectors
@@ -182,17 +188,30 @@ class ImageEngine:
 
     def score_frame(self, image: Image.Image) -> tuple[float, np.ndarray]:
         """(memorability clipped to [0, 1], saliency grid summing to 1) for one video frame."""
+        if self.saliency.needs_memorability_taps:  # saliency reads the memorability pass
+            score, taps, _ = self.memorability.predict_with_taps(image)
+            grid, _ = self.saliency.predict(image, taps)
+            return min(1.0, max(0.0, score)), grid
         other = self._lane.submit(self.memorability.predict, image) if self._lane else None
         grid, _ = self.saliency.predict(image)
         score, _ = other.result() if other else self.memorability.predict(image)
         return min(1.0, max(0.0, score)), grid
 
     def _second_lane(
-        self, image: Image.Image, found: Future[list[Detection]]
+        self, image: Image.Image, found: Future[list[Detection]], taps: Future[dict[str, np.ndarray]]
     ) -> tuple[float, float, list[Detection], list[Detection], float]:
-        """Memorability, faces, then reading the text lines the first lane found:
+        """Memorability (handing its activations to ``taps`` for a saliency model that reads
+        them), faces, then reading the text lines the first lane found:
         (score, memorability seconds, faces, lines, face detection + reading seconds)."""
-        score, mem_s = self.memorability.predict(image)
+        try:
+            if self.saliency.needs_memorability_taps:
+                score, mem_taps, mem_s = self.memorability.predict_with_taps(image)
+            else:
+                (score, mem_s), mem_taps = self.memorability.predict(image), {}
+        except BaseException as exc:
+            taps.set_exception(exc)  # never leave the first lane waiting
+            raise
+        taps.set_result(mem_taps)
         t = time.perf_counter()
         faces = self.detectors.faces.detect(image) if self.detectors else []
         detect_s = time.perf_counter() - t
@@ -202,26 +221,39 @@ class ImageEngine:
             lines = self.detectors.reader.read_largest(image, lines)
         return score, mem_s, faces, lines, detect_s + time.perf_counter() - t
 
+    def _detect_text(self, image: Image.Image, found: Future[list[Detection]]) -> float:
+        t = time.perf_counter()
+        found.set_result(self.detectors.text.detect(image) if self.detectors else [])
+        return time.perf_counter() - t
+
     def analyse(self, decoded: DecodedImage, aois: list[AOI], source: str, decode_s: float = 0.0) -> ImageOutcome:
         t0 = time.perf_counter()
         # Reading the text runs on the second lane, after memorability and faces: the saliency
         # lane (saliency, text detection, measures) was the longer one.
+        # A saliency model that reads the memorability pass waits for it: text detection runs first.
         found: Future[list[Detection]] = Future()
-        other = self._lane.submit(self._second_lane, decoded.image, found) if self._lane else None
+        taps: Future[dict[str, np.ndarray]] = Future()
+        image = decoded.image
+        other = self._lane.submit(self._second_lane, image, found, taps) if self._lane else None
         try:
-            grid, sal_s = self.saliency.predict(decoded.image)
+            text_s = 0.0
+            if self.saliency.needs_memorability_taps:
+                text_s = self._detect_text(image, found)
+                other = other or _done(self._second_lane, image, found, taps)
+            grid, sal_s = self.saliency.predict(image, taps.result() if self.saliency.needs_memorability_taps else None)
             t1 = time.perf_counter()
             density = Density(grid, decoded.width, decoded.height)
-            t2 = time.perf_counter()
-            found.set_result(self.detectors.text.detect(decoded.image) if self.detectors else [])
-            text_s = time.perf_counter() - t2
+            post_s = time.perf_counter() - t1
+            if not found.done():
+                text_s = self._detect_text(image, found)
         except BaseException as exc:
-            found.set_exception(exc)  # never leave the second lane waiting
+            if not found.done():
+                found.set_exception(exc)  # never leave the second lane waiting
             raise
         t2b = time.perf_counter()
-        extra = measures(grid, decoded.image, self.saliency.spec.name)
+        extra = measures(grid, image, self.saliency.spec.name)
         measures_s = time.perf_counter() - t2b
-        score, mem_s, faces, lines, faces_s = (other or _done(self._second_lane, decoded.image, found)).result()
+        score, mem_s, faces, lines, faces_s = (other or _done(self._second_lane, image, found, taps)).result()
         named = element_boxes(_to_full_size(faces + lines, decoded))
         t3 = time.perf_counter()
         analysis = ImageAnalysis(
@@ -238,7 +270,7 @@ class ImageEngine:
                 "decode": decode_s,
                 "memorability": mem_s,
                 "saliency": sal_s,
-                "postprocess": t2 - t1,
+                "postprocess": post_s,
             },
             warnings=list(decoded.warnings),
             auto_aois=auto_aois(named, attention_shares(density, [a for a, _ in named])),

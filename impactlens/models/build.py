@@ -27,12 +27,21 @@ from PIL import Image
 
 from .calibration import percentile_ranges, write_ort_cache
 from .checkpoint import load_state_dict
-from .converters import resmem_to_onnx
+from .converters import RESMEM_TAPS, resmem_to_onnx
 from .detect_weights import install_detectors
 from .locking import exclusive
 from .preprocess import resmem_input, saliency_input
-from .readout import BACKBONE_SOURCES, GRAPH_VERSION, READOUT_FILES, readout_backbones, saliency_to_onnx
+from .readout import (
+    BACKBONE_SOURCES,
+    GRAPH_VERSION,
+    MEMORABILITY_TAP,
+    READOUT_FILES,
+    memorability_taps,
+    readout_backbones,
+    saliency_to_onnx,
+)
 from .registry import SPECS, get_spec, read_manifest, record_build, sha256_file
+from .runtime import ort_session
 from .sources import RESMEM, package_file
 
 log = logging.getLogger(__name__)
@@ -241,7 +250,7 @@ def _move_into_place(src: Path, dest: Path) -> None:
 SALIENCY_INT8_RECIPE = {"percentile": 99.999, "calibration_images": 64, "quantised": "Conv, Clip", "fp32": "readout/"}
 
 
-def quantise_saliency(fp32: Path, dest: Path, images: list[Path]) -> None:
+def quantise_saliency(fp32: Path, dest: Path, images: list[Path], taps_from: Path | None = None) -> None:
     """Static INT8 of a composed saliency graph's backbone(s); the readout stays fp32.
 
     EfficientNet-Lite was designed for int8 (ReLU6, no squeeze-excite): its convolutions and
@@ -251,14 +260,21 @@ def quantise_saliency(fp32: Path, dest: Path, images: list[Path]) -> None:
     quantised the same way. Calibration: one photograph at a time at its own input size
     (the graph's H and W are free). Measured on NUS 401-430 + OSIE 1601-1620, one thread,
     lite1-readout-3: 1.7x faster than fp32, map CC vs fp32 mean 0.996 (min 0.969); keeping
-    the stem fp32 too: CC 0.997, 1.5x; residual Adds quantised too: no faster.
+    the stem fp32 too: CC 0.997, 1.5x; residual Adds quantised too: no faster. A graph that
+    also reads the memorability pass's activations gets them from ``taps_from`` (the fp32
+    ResMem graph) for each calibration photograph.
     """
     r = SALIENCY_INT8_RECIPE
+    mem = ort_session(taps_from, 0) if taps_from is not None else None
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for p in images[: int(str(r["calibration_images"]))]:
             with Image.open(p) as im:
-                yield {"image": saliency_input(im)}
+                feed = {"image": saliency_input(im)}
+                if mem is not None:
+                    outs = mem.run(list(RESMEM_TAPS), {"image": resmem_input(im)})
+                    feed.update({f"{MEMORABILITY_TAP}_{t}": o for t, o in zip(RESMEM_TAPS, outs, strict=True)})
+                yield feed
 
     ops = [op.strip() for op in str(r["quantised"]).split(",")]
     _quantise_static(fp32, dest, batches(), ops, (str(r["fp32"]),), float(str(r["percentile"])))
@@ -289,14 +305,18 @@ def build_saliency(model_dir: Path, force: bool, say: Callable[[str], None]) -> 
         int8 = get_spec(spec.name, "int8")
         if int8.variant != "int8":
             continue
+        taps_from = model_dir / SPECS["resmem:fp32"].filename if memorability_taps(weights) else None
         int8_fp = {
             "from": read_manifest(model_dir)[spec.filename]["sha256"],
             "recipe": repr(sorted(SALIENCY_INT8_RECIPE.items())),
             "converter": CONVERTER_VERSION,
         }
+        if taps_from is not None:  # calibrated on that graph's activations too
+            int8_fp["taps_from"] = read_manifest(model_dir)[taps_from.name]["sha256"]
         if force or not _up_to_date(model_dir, int8.filename, int8_fp):
             say(f"quantising {spec.filename} -> {int8.filename}")
-            quantise_saliency(model_dir / spec.filename, model_dir / int8.filename, calibration_images())
+            images = calibration_images()
+            quantise_saliency(model_dir / spec.filename, model_dir / int8.filename, images, taps_from)
             record_build(model_dir, int8.filename, **int8_fp)
 
 
@@ -314,7 +334,12 @@ def _build_all(model_dir: Path, force: bool, say: Callable[[str], None]) -> dict
     resmem_src = package_file(RESMEM)
     fp32 = SPECS["resmem:fp32"].filename
     int8 = SPECS["resmem:int8"].filename
-    fp32_fp = {"source_sha256": sha256_file(resmem_src), "converter": CONVERTER_VERSION}
+    # "outputs": the graph also hands out the activations the lite1-resmem saliency readout reads.
+    fp32_fp = {
+        "source_sha256": sha256_file(resmem_src),
+        "converter": CONVERTER_VERSION,
+        "outputs": ",".join(["memorability", *RESMEM_TAPS]),
+    }
     if force or not _up_to_date(model_dir, fp32, fp32_fp):
         t = time.perf_counter()
         say(f"converting {resmem_src} -> {fp32}")

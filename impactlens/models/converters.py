@@ -31,15 +31,23 @@ def _bottleneck(g: GraphBuilder, x: str, p: str, stride: int, downsample: bool) 
     return g.relu(g.op("Add", [y, skip]))
 
 
-def _resnet(g: GraphBuilder, x: str, p: str, layers: tuple[int, ...]) -> str:
+def _resnet(g: GraphBuilder, x: str, p: str, layers: tuple[int, ...]) -> tuple[str, dict[int, str]]:
+    """(the classifier's output, each stage's last activation by stage number)."""
     y = g.relu(g.conv(x, f"{p}.conv1", stride=2, pad=3, bn=f"{p}.bn1"))
     y = g.maxpool(y, 3, 2, 1)
+    stages: dict[int, str] = {}
     for li, blocks in enumerate(layers, start=1):
         for bi in range(blocks):
             stride = 2 if (bi == 0 and li > 1) else 1
             y = _bottleneck(g, y, f"{p}.layer{li}.{bi}", stride, downsample=bi == 0)
+        stages[li] = y
     y = g.op("Flatten", [g.op("GlobalAveragePool", [y])])
-    return g.linear(y, f"{p}.fc")
+    return g.linear(y, f"{p}.fc"), stages
+
+
+# Activations the memorability pass also hands out, for the saliency readout that reads them
+# (readout.py, "resmem:" taps): public name -> (channels, cells per side of the 227 crop).
+RESMEM_TAPS = {"l3": (1024, 15), "l4": (2048, 8), "alex": (256, 13)}
 
 
 def resmem_to_onnx(weights: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> onnx.ModelProto:
@@ -52,16 +60,20 @@ def resmem_to_onnx(weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     c = g.op("LRN", [c], **lrn)
     c = g.relu(g.conv(c, "conv3", pad=1, groups=2))
     c = g.relu(g.conv(c, "conv4", pad=1, groups=2))
-    c = g.maxpool(g.relu(g.conv(c, "conv5", pad=1, groups=2)), 3, 2)
+    conv5 = g.relu(g.conv(c, "conv5", pad=1, groups=2))
+    c = g.maxpool(conv5, 3, 2)
     feat = g.op("Flatten", [c])
-    resfeat = _resnet(g, x, "features", RESNET152_LAYERS)
+    resfeat, stages = _resnet(g, x, "features", RESNET152_LAYERS)
     h = g.op("Concat", [feat, resfeat], axis=1)
     for layer in ("fc6", "fc7", "fc8", "fc9", "fc10", "fc11"):
         h = g.relu(g.linear(h, layer))
     score = g.op("Sigmoid", [g.linear(h, "fc12")])
+    taps = {"l3": stages[3], "l4": stages[4], "alex": conv5}
+    outputs: list[tuple[str, str, Sequence[int | str]]] = [(score, "memorability", ["batch", 1])]
+    outputs += [(taps[t], t, ["batch", c, n, n]) for t, (c, n) in RESMEM_TAPS.items()]
     return g.model(
         [("image", ["batch", 3, RESMEM_INPUT, RESMEM_INPUT])],
-        [(score, "memorability", ["batch", 1])],
+        outputs,
         "resmem",
         metadata,
     )

