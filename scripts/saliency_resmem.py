@@ -37,15 +37,13 @@ from impactlens.media.image_io import decode_image  # noqa: E402
 from impactlens.models.converters import RESMEM_TAPS  # noqa: E402
 from impactlens.models.preprocess import resmem_input, saliency_size  # noqa: E402
 from impactlens.models.readout import RESMEM_FRAME_CELLS, resmem_frame_matrix  # noqa: E402
+from impactlens.models.runtime import ort_session  # noqa: E402
 from impactlens.settings import get_settings  # noqa: E402
 
 
 def session() -> ort.InferenceSession:
-    """The product's fp32 ResMem graph, which hands out the taps as outputs (converters.RESMEM_TAPS)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    path = get_settings().model_dir / "resmem-1.1.6.fp32.onnx"
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    """The product's fp32 ResMem graph, handing out the taps (converters.RESMEM_TAPS) as outputs."""
+    return ort_session(get_settings().model_dir / "resmem-1.1.6.fp32.onnx", 2, tap_outputs=True)
 
 
 def main() -> None:

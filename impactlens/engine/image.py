@@ -151,8 +151,9 @@ class ImageEngine:
     ) -> None:
         if saliency.needs_memorability_taps and not set(saliency.tap_inputs.values()) <= set(memorability.tap_names):
             raise ConfigurationError(
-                f"saliency model {saliency.spec.name} reads the ResMem memorability pass, but the memorability "
-                f"model is {memorability.spec.name}: set IMPACTLENS_SALIENCY_MODEL=lite1-readout"
+                f"saliency model {saliency.spec.name} reads the activations of the ResMem memorability pass, "
+                f"which this {memorability.spec.name} session does not hand out: use ResMem as the memorability "
+                "model (ImageEngine.from_settings loads it so), or set IMPACTLENS_SALIENCY_MODEL=lite1-readout"
             )
         self.memorability = memorability
         self.saliency = saliency
@@ -178,8 +179,10 @@ class ImageEngine:
     def from_settings(cls, settings: Settings, variant: str | None = None) -> ImageEngine:
         v = variant or settings.variant
         threads = settings.threads or lane_threads()
-        mem = load_memorability(settings.memorability_model, v, settings.model_dir, threads)
         sal = load_saliency(settings.saliency_model, v, settings.model_dir, threads)
+        mem = load_memorability(
+            settings.memorability_model, v, settings.model_dir, threads, taps=sal.needs_memorability_taps
+        )
         det = load_detectors(settings.model_dir, threads) if settings.detect_elements else None
         # threads = 1 asks for one thread, e.g. the video pool's workers, one per core: a second
         # lane there puts two busy threads per worker on each core (bench/video_pipeline.py:

@@ -40,7 +40,7 @@ from .readout import (
     readout_backbones,
     saliency_to_onnx,
 )
-from .registry import SPECS, get_spec, read_manifest, record_build, sha256_file
+from .registry import SPECS, TAP_METADATA, get_spec, read_manifest, record_build, sha256_file
 from .runtime import ort_session
 from .sources import RESMEM, package_file
 
@@ -265,7 +265,7 @@ def quantise_saliency(fp32: Path, dest: Path, images: list[Path], taps_from: Pat
     ResMem graph) for each calibration photograph.
     """
     r = SALIENCY_INT8_RECIPE
-    mem = ort_session(taps_from, 0) if taps_from is not None else None
+    mem = ort_session(taps_from, 0, tap_outputs=True) if taps_from is not None else None
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for p in images[: int(str(r["calibration_images"]))]:
@@ -334,12 +334,8 @@ def _build_all(model_dir: Path, force: bool, say: Callable[[str], None]) -> dict
     resmem_src = package_file(RESMEM)
     fp32 = SPECS["resmem:fp32"].filename
     int8 = SPECS["resmem:int8"].filename
-    # "outputs": the graph also hands out the activations the lite1-resmem saliency readout reads.
-    fp32_fp = {
-        "source_sha256": sha256_file(resmem_src),
-        "converter": CONVERTER_VERSION,
-        "outputs": ",".join(["memorability", *RESMEM_TAPS]),
-    }
+    # "taps": the graph names the activations the lite1-resmem saliency readout reads.
+    fp32_fp = {"source_sha256": sha256_file(resmem_src), "converter": CONVERTER_VERSION, "taps": TAP_METADATA}
     if force or not _up_to_date(model_dir, fp32, fp32_fp):
         t = time.perf_counter()
         say(f"converting {resmem_src} -> {fp32}")

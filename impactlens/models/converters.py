@@ -11,6 +11,7 @@ intermediate activations the saliency readout consumes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import onnx
 
 from .graph import GraphBuilder
+from .registry import TAP_METADATA
 
 RESNET152_LAYERS = (3, 8, 36, 3)
 RESMEM_INPUT = 227
@@ -45,8 +47,8 @@ def _resnet(g: GraphBuilder, x: str, p: str, layers: tuple[int, ...]) -> tuple[s
     return g.linear(y, f"{p}.fc"), stages
 
 
-# Activations the memorability pass also hands out, for the saliency readout that reads them
-# (readout.py, "resmem:" taps): public name -> (channels, cells per side of the 227 crop).
+# Activations of the memorability pass that a saliency readout may read (readout.py,
+# "resmem:" taps): name -> (channels, cells per side of the 227 crop).
 RESMEM_TAPS = {"l3": (1024, 15), "l4": (2048, 8), "alex": (256, 13)}
 
 
@@ -68,12 +70,14 @@ def resmem_to_onnx(weights: Mapping[str, np.ndarray], metadata: Mapping[str, str
     for layer in ("fc6", "fc7", "fc8", "fc9", "fc10", "fc11"):
         h = g.relu(g.linear(h, layer))
     score = g.op("Sigmoid", [g.linear(h, "fc12")])
+    # The taps are not graph outputs (an output keeps ONNX Runtime from fusing its producer:
+    # the score alone ran ~4% slower); their tensor names are recorded so that a session that
+    # needs them (runtime.with_tap_outputs) can add them.
     taps = {"l3": stages[3], "l4": stages[4], "alex": conv5}
-    outputs: list[tuple[str, str, Sequence[int | str]]] = [(score, "memorability", ["batch", 1])]
-    outputs += [(taps[t], t, ["batch", c, n, n]) for t, (c, n) in RESMEM_TAPS.items()]
+    metadata = {**metadata, TAP_METADATA: json.dumps(taps)}
     return g.model(
         [("image", ["batch", 3, RESMEM_INPUT, RESMEM_INPUT])],
-        outputs,
+        [(score, "memorability", ["batch", 1])],
         "resmem",
         metadata,
     )

@@ -17,6 +17,8 @@ from ..errors import ModelNotReadyError
 from .locking import exclusive
 
 MANIFEST = "manifest.json"
+# ONNX metadata key naming the activations a graph can hand out: JSON {tap: internal tensor}.
+TAP_METADATA = "tap_tensors"
 
 
 @dataclass(frozen=True)

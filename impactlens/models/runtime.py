@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -15,13 +16,13 @@ from PIL import Image
 
 from ..errors import ModelNotReadyError
 from .preprocess import resmem_input, saliency_input
-from .registry import ModelSpec, get_spec, model_path
+from .registry import TAP_METADATA, ModelSpec, get_spec, model_path
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
 
-def ort_session(path: Path, threads: int, spin: bool = False) -> ort.InferenceSession:
+def ort_session(path: Path, threads: int, spin: bool = False, tap_outputs: bool = False) -> ort.InferenceSession:
     """A CPU session. Its worker threads sleep between parallel sections rather than spin
     (ONNX Runtime's default): an analysis runs five sessions one after another, each with
     its own pool, and on a shared 2-core machine a spinning pool fights the next session
@@ -37,7 +38,25 @@ def ort_session(path: Path, threads: int, spin: bool = False) -> ort.InferenceSe
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if tap_outputs:
+        return ort.InferenceSession(with_tap_outputs(path), opts, providers=["CPUExecutionProvider"])
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def with_tap_outputs(path: Path) -> bytes:
+    """The graph at ``path`` with the activations its metadata names (converters.TAP_METADATA)
+    added as outputs after its own, e.g. ResMem's l3, l4, alex. Done in memory, for the sessions
+    that need them only: as outputs they keep ONNX Runtime from fusing their producers."""
+    import onnx
+
+    model = onnx.load(str(path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    if TAP_METADATA not in meta:
+        raise ModelNotReadyError(f"{path.name} names no activations to hand out: run `impactlens models build`")
+    for public, internal in json.loads(meta[TAP_METADATA]).items():
+        model.graph.node.append(onnx.helper.make_node("Identity", [internal], [public], name=f"tap_{public}"))
+        model.graph.output.append(onnx.helper.make_tensor_value_info(public, onnx.TensorProto.FLOAT, None))
+    return bytes(model.SerializeToString())
 
 
 @dataclass
@@ -47,9 +66,9 @@ class Timed:
 
 
 class OnnxModel:
-    def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0) -> None:
+    def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0, tap_outputs: bool = False) -> None:
         self.spec = spec
-        self.session = ort_session(model_path(model_dir, spec), threads)
+        self.session = ort_session(model_path(model_dir, spec), threads, tap_outputs=tap_outputs)
         self._input = self.session.get_inputs()[0].name
         # ORT sessions are thread-safe for run(), but we keep one call at a time per session
         # so that intra-op threads are not oversubscribed by concurrent callers.
@@ -63,12 +82,12 @@ class OnnxModel:
 
 
 class MemorabilityModel(OnnxModel):
-    def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0) -> None:
-        super().__init__(spec, model_dir, threads)
+    def __init__(self, spec: ModelSpec, model_dir: Path, threads: int = 0, taps: bool = False) -> None:
+        super().__init__(spec, model_dir, threads, tap_outputs=taps)
         outputs = [o.name for o in self.session.get_outputs()]
         self._score = outputs[0]
-        # Activations the graph also hands out (ResMem: converters.RESMEM_TAPS), which a
-        # saliency readout may read instead of running a second backbone.
+        # With taps: activations the pass also hands out (ResMem: converters.RESMEM_TAPS),
+        # which a saliency readout reads instead of running a second backbone.
         self.tap_names = outputs[1:]
 
     def predict(self, image: Image.Image) -> tuple[float, float]:
@@ -128,13 +147,19 @@ TAP_SOURCE = "resmem"
 
 
 @lru_cache(maxsize=8)
-def load_memorability(name: str, variant: str, model_dir: Path, threads: int = 0) -> MemorabilityModel:
-    return MemorabilityModel(get_spec(name, variant), model_dir, threads)
+def load_memorability(
+    name: str, variant: str, model_dir: Path, threads: int = 0, taps: bool = False
+) -> MemorabilityModel:
+    return MemorabilityModel(get_spec(name, variant), model_dir, threads, taps)
+
+
+def reads_memorability_pass(name: str, variant: str) -> bool:
+    """Whether this saliency model takes the memorability pass's activations (readout.py)."""
+    return "memorability_taps" in get_spec(name, variant).input_spec
 
 
 @lru_cache(maxsize=8)
 def load_saliency(name: str, variant: str, model_dir: Path, threads: int = 0) -> SaliencyModel:
-    spec = get_spec(name, variant)
-    needs = "memorability_taps" in spec.input_spec
-    feeder = load_memorability(TAP_SOURCE, variant, model_dir, threads) if needs else None
-    return SaliencyModel(spec, model_dir, threads, feeder)
+    needs = reads_memorability_pass(name, variant)
+    feeder = load_memorability(TAP_SOURCE, variant, model_dir, threads, taps=True) if needs else None
+    return SaliencyModel(get_spec(name, variant), model_dir, threads, feeder)
