@@ -149,9 +149,11 @@ def main() -> None:
     if args.compare_threads:  # the same engine with sessions of another size (new sessions)
         n = args.compare_threads
         spec_m, spec_s = engine.memorability.spec, engine.saliency.spec
+        taps = engine.saliency.needs_memorability_taps
+        mem = MemorabilityModel(spec_m, settings.model_dir, n, taps)
         engines[f"threads={n}"] = ImageEngine(
-            MemorabilityModel(spec_m, settings.model_dir, n),
-            SaliencyModel(spec_s, settings.model_dir, n),
+            mem,
+            SaliencyModel(spec_s, settings.model_dir, n, mem if taps else None),
             settings.model_dir,
             load_detectors(settings.model_dir, n) if engine.detectors else None,
             parallel=True,
