@@ -116,6 +116,7 @@ class _Expr:
         elif cond.exists is False:
             parts.append(f"attribute_not_exists({self.name('PK')})")
         parts += [f"{self.name(k)} = {self.value(v)}" for k, v in cond.equals.items()]
+        parts += [f"attribute_not_exists({self.name(k)})" for k in cond.absent]
         for k, v in cond.less_than.items():
             n = self.name(k)
             parts.append(f"(attribute_not_exists({n}) OR {n} < {self.value(v)})")

@@ -358,6 +358,24 @@ class Repository:
             raise NotFoundError(f"no asset {asset}") from exc
         return _public(new) or {}
 
+    def update_asset_while_absent(
+        self, org: str, asset: str, set: dict[str, Any], absent: tuple[str, ...]
+    ) -> Item | None:
+        """Like update_asset, but only while none of ``absent`` is on the asset: None (nothing
+        written) once one is. NotFoundError for a missing or foreign asset."""
+        try:
+            new = self.table.update(
+                f"ASSET#{asset}",
+                "METADATA",
+                set=set,
+                condition=Condition(exists=True, equals={"org": org}, absent=absent),
+            )
+        except ConditionFailedError as exc:
+            if self.get_asset(org, asset) is None:
+                raise NotFoundError(f"no asset {asset}") from exc
+            return None
+        return _public(new) or {}
+
     def get_result(self, org: str, asset: str, model_version: str) -> Item | None:
         if self.get_asset(org, asset) is None:
             return None

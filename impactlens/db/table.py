@@ -38,17 +38,21 @@ class InvalidCursorError(TableError, ValueError):
 
 @dataclass(frozen=True)
 class Condition:
-    """A write precondition: the item must (not) exist, attributes must equal values, and
-    numbers in ``less_than`` must be below their bound (a missing one counts as below)."""
+    """A write precondition: the item must (not) exist, attributes must equal values,
+    numbers in ``less_than`` must be below their bound (a missing one counts as below), and
+    attributes in ``absent`` must be missing (DynamoDB's attribute_not_exists)."""
 
     exists: bool | None = None
     equals: dict[str, Any] = field(default_factory=dict)
     less_than: dict[str, int | float] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()
 
     def holds(self, current: Item | None) -> bool:
         if self.exists is True and current is None:
             return False
         if self.exists is False and current is not None:
+            return False
+        if current is not None and any(k in current for k in self.absent):
             return False
         if not all(current is not None and current.get(k) == v for k, v in self.equals.items()):
             return False

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...accounts import Principal, get_plan
+from ...db.repository import NotFoundError
 from ...errors import MediaError
 from ...jobs.analysis import asset_prefix, recompute_attention, results_prefix
 from ...services import Services
@@ -263,17 +264,41 @@ def check_aois_fit(analysis: dict[str, Any], aois: list[Any]) -> None:
                 )
 
 
-@router.put("/{asset}/aois", response_model=AssetOut, responses={401: {}, 422: {}, **NOT_FOUND})
+@router.put("/{asset}/aois", response_model=AssetOut, responses={401: {}, 409: {}, 422: {}, **NOT_FOUND})
 def set_aois(asset: str, body: AoisIn, principal: Caller, services: ServicesDep) -> Any:
-    """Stores the AOIs; when results exist, recomputes the shares from the stored saliency."""
-    item = own_asset(services, principal, asset)
-    if item.get("result_version"):
-        stored = services.repo.get_result(principal.org, asset, str(item["result_version"]))
+    """Stores the AOIs; when results exist, recomputes the shares from the stored saliency.
+
+    Without results the AOIs are stored for the running job to count, but only while the
+    result is still absent: a job that finishes between this read and the write has already
+    re-checked the AOIs, so then nothing is stored and the shares are recomputed instead."""
+    aois = list(body.aois)
+    for _ in range(3):
+        item = own_asset(services, principal, asset)
+        if item.get("result_version"):
+            return _recount(services, principal, item, aois)
+        dumped = [a.model_dump() for a in aois]
+        try:
+            stored = services.repo.update_asset_while_absent(
+                principal.org, asset, {"aois": dumped}, absent=("result_version",)
+            )
+        except NotFoundError as exc:
+            raise not_found("asset", asset) from exc
         if stored is not None:
-            check_aois_fit(json.loads(stored["analysis"]), list(body.aois))
-        recompute_attention(services, principal.org, asset, list(body.aois))
-    else:
-        services.repo.update_asset(principal.org, asset, {"aois": [a.model_dump() for a in body.aois]})
+            return asset_out(services, stored)
+    raise ApiError(409, "conflict", "the asset's results changed meanwhile; send the AOIs again")
+
+
+def _recount(services: Services, principal: Principal, item: dict[str, Any], aois: list[Any]) -> Any:
+    asset = str(item["asset"])
+    stored = services.repo.get_result(principal.org, asset, str(item["result_version"]))
+    if stored is None:
+        raise ApiError(409, "not_ready", f"no results yet: the asset is {item['status']}")
+    check_aois_fit(json.loads(stored["analysis"]), aois)
+    try:
+        recompute_attention(services, principal.org, asset, aois)
+    except LookupError as exc:  # deleted (404) or its result gone meanwhile: nothing was stored
+        own_asset(services, principal, asset)
+        raise ApiError(409, "not_ready", "the asset's results changed meanwhile; send the AOIs again") from exc
     return asset_out(services, own_asset(services, principal, asset))
 
 
