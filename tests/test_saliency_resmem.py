@@ -137,3 +137,16 @@ def test_the_default_memorability_session_computes_only_the_score_and_the_same_o
     assert [o.name for o in plain.session.get_outputs()] == ["memorability"]
     image = Image.open(PHOTOS[4]).convert("RGB")
     assert plain.predict(image)[0] == pytest.approx(mem.predict(image)[0], abs=1e-6)
+
+
+def test_int8_taps_are_the_fp32_activations_after_their_relu(models) -> None:
+    # The INT8 build folds the ReLU after ResMem's conv5 into its quantisation, so the tensor
+    # the alex tap names is pre-ReLU there; the tap applies the ReLU (relative error 1.08 without).
+    mem8, _ = models
+    mem32 = load_memorability("resmem", "fp32", get_settings().model_dir, 1, taps=True)
+    image = Image.open(PHOTOS[5]).convert("RGB")
+    _, a, _ = mem32.predict_with_taps(image)
+    _, b, _ = mem8.predict_with_taps(image)
+    rel = {t: float(np.linalg.norm(a[t] - b[t]) / np.linalg.norm(a[t])) for t in a}
+    assert (b["alex"] >= 0).all() and rel["alex"] < 0.05, rel
+    assert rel["l3"] < 0.5 and rel["l4"] < 0.5, rel  # the deep stages carry INT8's rounding
