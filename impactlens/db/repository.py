@@ -281,7 +281,11 @@ class Repository:
     def _gsi1sk(brand: str, campaign: str, asset: str) -> str:
         return f"BRAND#{brand}#CAMPAIGN#{campaign}#ASSET#{asset}"
 
-    def create_asset(self, org: str, brand: str, campaign: str, kind: str, **attrs: Any) -> Item:
+    def create_asset(
+        self, org: str, brand: str, campaign: str, kind: str, fence: Check | None = None, **attrs: Any
+    ) -> Item:
+        """A new asset (a new ULID). ``fence``: a check that must hold in the same transaction
+        (the caller still holds its Idempotency-Key); ConflictError when it does not."""
         asset = new_ulid()
         item = {
             "PK": f"ASSET#{asset}",
@@ -297,9 +301,12 @@ class Repository:
             "created_at": self.clock(),
             **attrs,
         }
+        ops: list[Check | Put] = [Check(f"ORG#{org}", f"CAMPAIGN#{brand}#{campaign}", EXISTS), Put(item, NOT_EXISTS)]
         try:
-            self.table.transact([Check(f"ORG#{org}", f"CAMPAIGN#{brand}#{campaign}", EXISTS), Put(item, NOT_EXISTS)])
+            self.table.transact(ops + ([fence] if fence else []))
         except ConditionFailedError as exc:
+            if fence is not None and not fence.condition.holds(self.table.get(fence.pk, fence.sk)):
+                raise ConflictError("the request's hold on its Idempotency-Key ended") from exc
             raise NotFoundError(f"no campaign {brand}/{campaign}") from exc
         return _public(item) or {}
 

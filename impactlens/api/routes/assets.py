@@ -84,6 +84,7 @@ def create_asset(
             body.brand,
             body.campaign,
             "unknown",
+            fence=idem.fence,
             name=body.name,
             status="awaiting_upload",
             aois=[a.model_dump() for a in body.aois],
