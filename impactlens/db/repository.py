@@ -389,16 +389,25 @@ class Repository:
         return _public(self.table.get(f"ASSET#{asset}", f"RESULT#{model_version}"))
 
     def put_result(
-        self, org: str, asset: str, model_version: str, result: dict[str, Any], asset_set: dict[str, Any] | None = None
+        self,
+        org: str,
+        asset: str,
+        model_version: str,
+        result: dict[str, Any],
+        asset_set: dict[str, Any] | None = None,
+        *,
+        expect_aois: list[Any] | None = None,
     ) -> None:
         """The result, and on the asset its best AOI share and `asset_set` (the AOIs the shares
         are for), in one transaction: two writers each leave both or neither, never one's
-        result beside the other's AOIs."""
+        result beside the other's AOIs. With ``expect_aois``, only while the asset's AOIs are
+        still exactly those (a compare-and-set): ConflictError, nothing written, once not."""
         # The dashboard's library shows each card's best AOI share: kept on the asset item so
         # a page of cards is one key-range query, not one result read per card.
         best = best_aoi(result.get("analysis"))
         changes = {**({"best_aoi": best} if best else {}), **(asset_set or {})}
-        owned = Condition(exists=True, equals={"org": org})
+        expected = {"aois": expect_aois} if expect_aois is not None else {}
+        owned = Condition(exists=True, equals={"org": org, **expected})
         try:
             self.table.transact(
                 [
@@ -409,6 +418,8 @@ class Repository:
                 ]
             )
         except ConditionFailedError as exc:
+            if expect_aois is not None and self.get_asset(org, asset) is not None:
+                raise ConflictError(f"the AOIs of asset {asset} changed meanwhile") from exc
             raise NotFoundError(f"no asset {asset}") from exc
 
     def put_segment(self, org: str, asset: str, start_ms: int, values: dict[str, Any]) -> None:

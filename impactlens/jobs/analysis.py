@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..db.repository import NotFoundError
+from ..db.repository import ConflictError, NotFoundError
 from ..engine.image import ImageEngine, attention_shares
 from ..engine.types import AOI, ImageAnalysis, VideoAnalysis
 from ..engine.video import video_attention
@@ -102,8 +102,13 @@ def analyse_video_asset(
     return result, scores
 
 
-def recompute_attention(services: Services, org: str, asset_id: str, aois: list[AOI]) -> dict[str, Any]:
-    """New AOI shares from the stored saliency; the models are not run. Returns the result."""
+def recompute_attention(
+    services: Services, org: str, asset_id: str, aois: list[AOI], expect_aois: list[Any] | None = None
+) -> dict[str, Any]:
+    """New AOI shares from the stored saliency; the models are not run. Returns the result.
+
+    ``expect_aois``: store only while the asset's AOIs are still exactly these (ConflictError,
+    nothing stored, once they are not)."""
     asset = services.repo.get_asset(org, asset_id)
     version = asset.get("result_version") if asset else None
     stored = services.repo.get_result(org, asset_id, version) if version else None
@@ -131,6 +136,7 @@ def recompute_attention(services: Services, org: str, asset_id: str, aois: list[
         str(version),
         {**stored, "analysis": json.dumps(result)},
         {"aois": [a.model_dump() for a in aois]},
+        expect_aois=expect_aois,
     )
     out: dict[str, Any] = result
     return out
@@ -202,7 +208,16 @@ def _analyse(
     # count the current ones from the saliency just stored, as an edit after it would.
     latest = repo.get_asset(job["org"], job["asset"])
     if latest is not None and latest.get("aois", []) != asset.get("aois", []):
-        recompute_attention(services, job["org"], job["asset"], [AOI.model_validate(a) for a in latest["aois"]])
+        aois = [AOI.model_validate(a) for a in latest["aois"]]
+        try:
+            # Only while the AOIs are still the ones just read: a PUT may replace them now.
+            recompute_attention(services, job["org"], job["asset"], aois, expect_aois=latest["aois"])
+        except ConflictError:
+            # A PUT changed them after that read. result_version was already set, so it could
+            # not store them as "no results yet" (that write requires result_version absent):
+            # it measured its AOIs on the saliency stored above and wrote them with their
+            # shares. Nothing is left to count, and writing ours would undo the user's edit.
+            pass
     return {"scores": scores, "model_version": version}
 
 
