@@ -37,7 +37,8 @@ from scipy import ndimage
 
 from ..models.detect_text_rec import text_role
 from ..models.detectors import Detection
-from .types import AOI, AttentionShare, AutoAOI, VideoAttentionShare
+from .tracks import simplify_track
+from .types import AOI, AttentionShare, AutoAOI, TrackPoint, VideoAttentionShare
 
 MAX_FACES = 10
 MAX_TEXT_BLOCKS = 10
@@ -256,7 +257,8 @@ def track_elements(
     """Video AOIs from detections at instants (time order): a detection continues the track of the
     same kind whose box at the previous detection instant overlaps it (IoU >= TRACK_IOU);
     each track becomes one AOI with its mean box, active from its first instant to its last
-    plus ``step_s`` (the spacing of detection instants). Named like images, largest
+    plus ``step_s`` (the spacing of detection instants), and, when the element moves by more
+    than a pixel, its ``track`` of keyframes, so its shares follow it (engine/video.py). Named like images, largest
     (area x time on screen) first."""
     tracks: list[dict[str, Any]] = []
     previous: list[int] = []
@@ -269,10 +271,11 @@ def track_elements(
             best = max(candidates, key=lambda k: _box_iou(tracks[k]["dets"][-1], d), default=None)
             if best is not None and _box_iou(tracks[best]["dets"][-1], d) >= TRACK_IOU:
                 tracks[best]["dets"].append(d)
+                tracks[best]["times"].append(t)
                 tracks[best]["last"] = t
                 current.append(best)
             else:
-                tracks.append({"kind": d.kind, "dets": [d], "first": t, "last": t})
+                tracks.append({"kind": d.kind, "dets": [d], "times": [t], "first": t, "last": t})
                 current.append(len(tracks) - 1)
         previous = current
     out: list[tuple[AOI, Detection]] = []
@@ -285,9 +288,29 @@ def track_elements(
             words = next((d.text for d in dets if d.text), None)
             mean = Detection(kind, x, y, w, h, float(np.mean([d.confidence for d in dets])), words)
             end = min(duration_s, tr["last"] + step_s) if duration_s > tr["first"] else tr["first"] + step_s
-            aoi = AOI(name=f"{kind}_{i}", x=x, y=y, w=w, h=h, start_s=tr["first"], end_s=max(end, tr["first"] + 1e-3))
+            aoi = AOI(
+                name=f"{kind}_{i}",
+                x=x,
+                y=y,
+                w=w,
+                h=h,
+                start_s=tr["first"],
+                end_s=max(end, tr["first"] + 1e-3),
+                track=_moving_track(tr["times"], dets),
+            )
             out.append((aoi, mean))
     return out
+
+
+def _moving_track(times: Sequence[float], dets: Sequence[Detection]) -> list[TrackPoint] | None:
+    """The element's keyframes (engine/tracks.py: fewest within 1 px of every detection), or
+    None when it holds still within that: its one (mean) box then says it all."""
+    points = [TrackPoint(t=t, x=d.x, y=d.y, w=d.w, h=d.h) for t, d in zip(times, dets, strict=True)]
+    keys = simplify_track(points, tolerance_px=1.0)
+    boxes = np.array([[p.x, p.y, p.w, p.h] for p in points])
+    if len(keys) < 2 or np.ptp(boxes, axis=0).max() <= 1.0:
+        return None
+    return [TrackPoint(t=p.t, x=round(p.x, 1), y=round(p.y, 1), w=round(p.w, 1), h=round(p.h, 1)) for p in keys]
 
 
 def auto_aois(
@@ -303,6 +326,7 @@ def auto_aois(
             h=a.h,
             start_s=a.start_s,
             end_s=a.end_s,
+            track=list(a.track) if a.track else None,
             confidence=d.confidence,
             text=d.text,
             role=text_role(d.text) if d.kind == "text" else None,
