@@ -8,7 +8,10 @@ conditional on the token: a request that lost its lease (its process stalled pas
 retry took the key over) can neither overwrite nor delete the retry's marker. A create whose
 duplicate would go unnoticed (an asset: a new ULID each time) also checks the token inside
 its own transaction (``Idempotent.fence``), so a stalled first request that wakes after a
-retry took over creates nothing.
+retry took over creates nothing; that transaction also records the new asset's id in the
+marker, so a request that stalls (or dies) after its create committed but before its response
+was recorded is answered, once its lease is over, with the asset it created rather than by
+creating a second one (``Created``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Header, Request
@@ -36,6 +40,17 @@ from .errors import ApiError
 log = logging.getLogger(__name__)
 IN_PROGRESS = "a request with this Idempotency-Key is still in progress"
 TAKEN_OVER = "this request outlasted its hold on the Idempotency-Key and a retry took it over; send the retry again"
+DIFFERENT = "this Idempotency-Key was used for a different request"
+GONE = "the asset created under this Idempotency-Key has been deleted since"
+
+
+@dataclass(frozen=True)
+class Created:
+    """The request holding the key created ``asset`` and stopped (stalled or died) before
+    recording its response; ``seen``: the marker as found (pending, that holder's lease over)."""
+
+    asset: str
+    seen: Condition
 
 
 class LeasedIdempotencyStore:
@@ -58,8 +73,9 @@ class LeasedIdempotencyStore:
     def held(self, token: str) -> Condition:
         return Condition(exists=True, equals={"holder": token, "state": "pending"})
 
-    def begin(self, org: str, key: str, fingerprint: str) -> str | tuple[int, Any]:
+    def begin(self, org: str, key: str, fingerprint: str) -> str | tuple[int, Any] | Created:
         """A token: go ahead, holding the key. (status, body): replay this stored response.
+        Created: answer with what the request that lost the key created (see ``settle``).
         ConflictError: another body (422) or a request holding the key now (409)."""
         pk, sk = self.marker_key(org, key)
         now = self.clock()
@@ -90,9 +106,13 @@ class LeasedIdempotencyStore:
             # Of two retries, one takes the key over; the other sees the new holder's lease.
             same = {"holder": current["holder"]} if "holder" in current else {"expires_at": current["expires_at"]}
             expired = Condition(equals={"state": "pending", **same}, less_than={"lease_until": now})
+            if current.get("created_asset"):  # it created before it stopped: no second one
+                if current["fingerprint"] != fingerprint:
+                    raise ConflictError(DIFFERENT)
+                return Created(str(current["created_asset"]), expired)
             return self._take_over(item, expired, token)
         if current["fingerprint"] != fingerprint:
-            raise ConflictError("this Idempotency-Key was used for a different request")
+            raise ConflictError(DIFFERENT)
         if current["state"] == "pending":
             raise ConflictError(IN_PROGRESS)
         return int(str(current["status"])), json.loads(str(current["body"]))
@@ -125,9 +145,27 @@ class LeasedIdempotencyStore:
             return False
         return True
 
-    def abandon(self, org: str, key: str, token: str) -> bool:
+    def settle(self, org: str, key: str, seen: Condition, status: int, body: Any) -> bool:
+        """Records the response built for a ``Created`` marker, if the marker is still as seen."""
         try:
-            self.table.delete(*self.marker_key(org, key), condition=self.held(token))
+            self.table.update(
+                *self.marker_key(org, key),
+                set={"state": "done", "status": status, "body": json.dumps(body)},
+                condition=seen,
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    def abandon(self, org: str, key: str, token: str) -> bool:
+        """Frees the key, unless another request holds it now or this one created something
+        (``created_asset``: the marker then stays for a retry to answer from)."""
+        held = self.held(token)
+        try:
+            self.table.delete(
+                *self.marker_key(org, key),
+                condition=Condition(exists=True, equals=held.equals, absent=("created_asset",)),
+            )
         except ConditionFailedError:
             return False
         return True
@@ -174,7 +212,16 @@ class Idempotent:
         services = self.request.app.state.services
         return LeasedIdempotencyStore(services.table, services.clock)
 
-    def run(self, principal: Principal, body: BaseModel | None, make: Callable[[], Any], status: int) -> Any:
+    def run(
+        self,
+        principal: Principal,
+        body: BaseModel | None,
+        make: Callable[[], Any],
+        status: int,
+        recover: Callable[[str], Any] | None = None,
+    ) -> Any:
+        """``recover``: the response for an asset created under this key by a request that
+        stopped before recording its own (None when that asset is gone)."""
         if not self.key:
             return JSONResponse(make(), status)
         store = self._store()
@@ -187,6 +234,8 @@ class Idempotent:
         except ConflictError as exc:
             code = 409 if str(exc) == IN_PROGRESS else 422
             raise ApiError(code, "idempotency_conflict", str(exc)) from exc
+        if isinstance(begun, Created):
+            return self._recovered(store, org, key, begun, recover, status)
         if not isinstance(begun, str):
             return JSONResponse(begun[1], begun[0], headers={"Idempotent-Replayed": "true"})
         token = begun
@@ -196,14 +245,34 @@ class Idempotent:
                 result = make()
         except BaseException as exc:
             if not store.abandon(org, key, token):
-                # A retry took the key over while this one stalled: its marker is left alone.
-                log.warning("Idempotency-Key taken over by a retry while this request ran")
+                # A retry took the key over while this one stalled (its marker is left alone),
+                # or this request created its asset before failing (a retry answers with it).
+                log.warning("Idempotency-Key marker kept: a retry holds it or it records a created asset")
                 if isinstance(exc, ConflictError):
                     raise ApiError(409, "idempotency_conflict", TAKEN_OVER) from exc
             raise
         finally:
             self.fence = None
         if not store.finish(org, key, token, status, result):
-            # Created, but a retry holds the key now (this request stalled past its lease).
+            # Created, but a retry holds the key now or answered for it (this request stalled
+            # past its lease).
             log.warning("Idempotency-Key taken over by a retry before this request finished; its response stands")
         return JSONResponse(result, status)
+
+    @staticmethod
+    def _recovered(
+        store: LeasedIdempotencyStore,
+        org: str,
+        key: str,
+        created: Created,
+        recover: Callable[[str], Any] | None,
+        status: int,
+    ) -> Any:
+        if recover is None:  # only creates that record what they made leave such a marker
+            raise ApiError(409, "idempotency_conflict", IN_PROGRESS)
+        result = recover(created.asset)
+        if result is None:
+            raise ApiError(409, "idempotency_conflict", GONE)
+        if not store.settle(org, key, created.seen, status, result):
+            log.warning("Idempotency-Key marker changed while answering for its created asset; the answer stands")
+        return JSONResponse(result, status, headers={"Idempotent-Replayed": "true"})

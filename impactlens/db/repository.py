@@ -285,7 +285,9 @@ class Repository:
         self, org: str, brand: str, campaign: str, kind: str, fence: Check | None = None, **attrs: Any
     ) -> Item:
         """A new asset (a new ULID). ``fence``: a check that must hold in the same transaction
-        (the caller still holds its Idempotency-Key); ConflictError when it does not."""
+        (the caller still holds its Idempotency-Key); ConflictError when it does not. The same
+        transaction records the new asset's id on the fence's item as ``created_asset``, so a
+        retry can answer with it should this request stop before recording its response."""
         asset = new_ulid()
         item = {
             "PK": f"ASSET#{asset}",
@@ -301,9 +303,14 @@ class Repository:
             "created_at": self.clock(),
             **attrs,
         }
-        ops: list[Check | Put] = [Check(f"ORG#{org}", f"CAMPAIGN#{brand}#{campaign}", EXISTS), Put(item, NOT_EXISTS)]
+        ops: list[Check | Put | Update] = [
+            Check(f"ORG#{org}", f"CAMPAIGN#{brand}#{campaign}", EXISTS),
+            Put(item, NOT_EXISTS),
+        ]
+        if fence is not None:
+            ops.append(Update(fence.pk, fence.sk, set={"created_asset": asset}, condition=fence.condition))
         try:
-            self.table.transact(ops + ([fence] if fence else []))
+            self.table.transact(ops)
         except ConditionFailedError as exc:
             if fence is not None and not fence.condition.holds(self.table.get(fence.pk, fence.sk)):
                 raise ConflictError("the request's hold on its Idempotency-Key ended") from exc

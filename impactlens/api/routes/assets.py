@@ -78,6 +78,11 @@ def create_asset(
     services: ServicesDep,
     idem: Annotated[Idempotent, Depends()],
 ) -> Any:
+    def created(item: dict[str, Any]) -> dict[str, Any]:
+        out = asset_out(services, item)
+        out["upload"] = upload_info(services, request, item["asset"], principal.org).model_dump()
+        return AssetCreated(**out).model_dump(mode="json")
+
     def make() -> dict[str, Any]:
         item = services.repo.create_asset(
             principal.org,
@@ -89,11 +94,14 @@ def create_asset(
             status="awaiting_upload",
             aois=[a.model_dump() for a in body.aois],
         )
-        out = asset_out(services, item)
-        out["upload"] = upload_info(services, request, item["asset"], principal.org).model_dump()
-        return AssetCreated(**out).model_dump(mode="json")
+        return created(item)
 
-    return idem.run(principal, body, make, 201)
+    def recover(asset: str) -> dict[str, Any] | None:
+        """The answer for the asset this Idempotency-Key created (its request stopped first)."""
+        item = services.repo.get_asset(principal.org, asset)
+        return None if item is None else created(item)
+
+    return idem.run(principal, body, make, 201, recover)
 
 
 @router.get("", response_model=AssetPage, responses={401: {}, 422: {}})
