@@ -73,6 +73,13 @@ class World:
         files = {"file": (filename, io.BytesIO(data), "application/octet-stream")}
         return self.client.post(f"/v1/assets/{asset}/upload", files=files, headers=o.headers)
 
+    def aois_and_shares(self, o: Org, asset: str) -> tuple[list[str], list[str]]:
+        """A finished asset's stored AOI names, and the names its result measured shares for."""
+        got = self.client.get(f"/v1/assets/{asset}", headers=o.headers).json()
+        res = self.client.get(f"/v1/assets/{asset}/results", headers=o.headers)
+        assert got["status"] == "done" and res.status_code == 200, res.text
+        return [a["name"] for a in got["aois"]], [a["name"] for a in res.json()["analysis"]["attention"]]
+
     def run_jobs(self) -> int:
         n = 0
         while self.worker.run_once():

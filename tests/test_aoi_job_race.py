@@ -85,11 +85,7 @@ def _put(world: World, asset: str, aois: list[dict[str, Any]]) -> None:
 
 
 def _stored(world: World, asset: str) -> tuple[list[str], list[str]]:
-    o = world.orgs["acme"]
-    got = world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()
-    res = world.client.get(f"/v1/assets/{asset}/results", headers=o.headers)
-    assert got["status"] == "done" and res.status_code == 200, res.text
-    return [a["name"] for a in got["aois"]], [a["name"] for a in res.json()["analysis"]["attention"]]
+    return world.aois_and_shares(world.orgs["acme"], asset)
 
 
 def _queued_asset(world: World) -> str:
