@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .accounts import AccountService, IdempotencyStore
+from .accounts import AccountService
 from .db.repository import Repository
 from .db.table import Table
 from .settings import Settings
@@ -29,12 +29,10 @@ class Services:
     clock: Callable[[], float] = time.time
     repo: Repository = field(init=False)
     accounts: AccountService = field(init=False)
-    idempotency: IdempotencyStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.repo = Repository(self.table, self.clock)
         self.accounts = AccountService(self.repo, self.settings.session_ttl_s, self.clock)
-        self.idempotency = IdempotencyStore(self.table, self.clock)
 
     def close(self) -> None:
         close = getattr(self.table, "close", None)

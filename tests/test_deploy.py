@@ -107,6 +107,7 @@ def _all_items(db: Path) -> list[dict[str, Any]]:
 
 
 def test_every_item_written_with_an_expiry_carries_the_templates_ttl_attribute(tmp_path: Path) -> None:
+    from impactlens.api.idempotency import LeasedIdempotencyStore
     from impactlens.db.aggregates import AggregateConsumer
     from impactlens.services import embedded_services
     from impactlens.settings import Settings
@@ -119,7 +120,7 @@ def test_every_item_written_with_an_expiry_carries_the_templates_ttl_attribute(t
     s.accounts.create_org("o", "O", "pro")
     s.accounts.create_user("o", "a@example.com", "A", "Admin", "a long password")
     s.accounts.login("a@example.com", "a long password")  # a session
-    assert s.idempotency.begin("o", "key-1", "fp") is None  # an idempotency record
+    assert isinstance(LeasedIdempotencyStore(s.table, s.clock).begin("o", "key-1", "fp"), str)  # an idempotency record
     s.table.put({"PK": "ASSET#1", "SK": "METADATA", "org": "o", "brand": "b", "campaign": "c", "scores": {"m": 0.5}})
     consumer = AggregateConsumer(s.table)
     for record in s.table.read_stream(limit=100):

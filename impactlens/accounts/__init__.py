@@ -1,6 +1,6 @@
 """Accounts: plans, secrets, organisations, users, API keys, sessions, idempotency."""
 
 from .plans import PLANS, Plan, get_plan
-from .service import AccountService, AuthError, IdempotencyStore, Principal
+from .service import AccountService, AuthError, Principal
 
-__all__ = ["PLANS", "AccountService", "AuthError", "IdempotencyStore", "Plan", "Principal", "get_plan"]
+__all__ = ["PLANS", "AccountService", "AuthError", "Plan", "Principal", "get_plan"]

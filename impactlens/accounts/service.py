@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..db.repository import ConflictError, NotFoundError, Repository
-from ..db.table import NOT_EXISTS, Condition, ConditionFailedError, Item, Table
+from ..db.repository import NotFoundError, Repository
+from ..db.table import NOT_EXISTS, Item, Table
 from .plans import PLANS
 from .security import (
     DUMMY_HASH,
@@ -139,74 +138,3 @@ class AccountService:
 
     def logout(self, token: str) -> None:
         self.table.delete(f"SESSION#{hash_secret(token)}", "SESSION")
-
-
-class IdempotencyStore:
-    """Remembers the response to a create request by (organisation, Idempotency-Key) for 24 h.
-
-    The first request writes a pending marker conditionally, so two concurrent requests with
-    one key cannot both create; the same key with a different request is refused. The marker
-    holds the key for a short lease only: a request that died (process killed) without
-    finishing or abandoning it frees the key once the lease is over.
-    """
-
-    TTL_S = 24 * 3600
-    LEASE_S = 60.0  # creates take milliseconds; a pending marker this old belongs to a dead request
-
-    def __init__(self, table: Table, clock: Callable[[], float] = time.time) -> None:
-        self.table = table
-        self.clock = clock
-
-    def _key(self, org: str, key: str) -> tuple[str, str]:
-        return f"IDEMP#{org}#{hash_secret(key)}", "IDEMP"
-
-    def begin(self, org: str, key: str, fingerprint: str) -> tuple[int, Any] | None:
-        """None: go ahead (marker written). (status, body): replay this stored response."""
-        pk, sk = self._key(org, key)
-        now = self.clock()
-        expires = now + self.TTL_S
-        item = {
-            "PK": pk,
-            "SK": sk,
-            "fingerprint": fingerprint,
-            "state": "pending",
-            "lease_until": now + self.LEASE_S,
-            "expires_at": expires,
-            "ttl": int(expires),
-        }
-        try:
-            self.table.put(item, NOT_EXISTS)
-            return None
-        except ConditionFailedError:
-            pass
-        current = self.table.get(pk, sk)
-        if current is None:
-            self._take_over(item, NOT_EXISTS)
-            return None
-        expired = float(current["expires_at"]) < now
-        lease = float(current.get("lease_until", float(current["expires_at"]) - self.TTL_S + self.LEASE_S))
-        if expired or (current["state"] == "pending" and lease < now):
-            # Conditional on the marker seen, so of two retries only one takes the key over.
-            seen = Condition(equals={"state": current["state"], "expires_at": current["expires_at"]})
-            self._take_over(item, seen)
-            return None
-        if current["fingerprint"] != fingerprint:
-            raise ConflictError("this Idempotency-Key was used for a different request")
-        if current["state"] == "pending":
-            raise ConflictError("a request with this Idempotency-Key is still in progress")
-        return int(str(current["status"])), json.loads(str(current["body"]))
-
-    def _take_over(self, item: Item, condition: Condition) -> None:
-        try:
-            self.table.put(item, condition)
-        except ConditionFailedError as exc:
-            raise ConflictError("a request with this Idempotency-Key is still in progress") from exc
-
-    def finish(self, org: str, key: str, status: int, body: Any) -> None:
-        pk, sk = self._key(org, key)
-        self.table.update(
-            pk, sk, set={"state": "done", "status": status, "body": json.dumps(body)}, condition=Condition(exists=True)
-        )
-
-    def abandon(self, org: str, key: str) -> None:
-        self.table.delete(*self._key(org, key))
