@@ -28,6 +28,7 @@ from ..media.image_io import IMAGE_FORMATS, decode_image
 from ..media.sniff import detect_kind
 from ..media.video_io import probe, scan_extent
 from ..services import Services
+from ..storage import owners
 from .errors import ApiError
 
 UPLOADABLE = ("awaiting_upload", "failed")
@@ -246,6 +247,6 @@ def scratch_file(services: Services) -> str:
     base = os.path.join(str(services.settings.data_dir), "tmp") if services.settings.backend == "embedded" else None
     if base:
         os.makedirs(base, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="upload-", dir=base)
+    fd, path = tempfile.mkstemp(prefix=f"upload-{owners.tag()}", dir=base)
     os.close(fd)
     return path

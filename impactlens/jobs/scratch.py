@@ -2,7 +2,8 @@
 
 A run removes its folder when it ends; a process killed mid-run cannot, so every worker
 start sweeps the folders and intermediate blobs of jobs that are no longer running under a
-live lease (and the temporary files of blob writes and uploads that a kill interrupted).
+live lease, and the temporary files of blob writes and uploads whose writing process has
+stopped (see :mod:`impactlens.storage.owners`: the data dir may be shared by live processes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ..services import Services
 from ..settings import Settings
+from ..storage import owners
 
 log = logging.getLogger("impactlens.jobs")
 PARTIAL_SUFFIX = ".partial"  # storage/local.py's temporary files, renamed into place when complete
@@ -49,11 +51,13 @@ def sweep(services: Services, include_uploads: bool = True) -> list[str]:
     blobs = data / "blobs"
     if blobs.is_dir():
         for partial in blobs.rglob(f".*{PARTIAL_SUFFIX}"):
-            _remove(partial, removed)
+            if owners.abandoned(partial):  # else another live process is writing it
+                _remove(partial, removed)
     uploads = data / "tmp"
     if include_uploads and uploads.is_dir():
         for spooled in uploads.glob("upload-*"):
-            _remove(spooled, removed)
+            if owners.abandoned(spooled):  # else another live process is receiving it
+                _remove(spooled, removed)
     if removed:
         log.info("removed %d scratch files left by stopped runs", len(removed))
     return removed

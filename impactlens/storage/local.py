@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
+from . import owners
 from .base import CHUNK, BlobInfo, BlobNotFoundError, PresignedUpload, check_key, check_prefix
 
 TMP_SUFFIX = ".partial"
@@ -39,7 +40,7 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes | BinaryIO, content_type: str | None = None) -> BlobInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{owners.tag()}", suffix=TMP_SUFFIX)
         size = 0
         try:
             with os.fdopen(fd, "wb") as fh:
