@@ -23,7 +23,7 @@ from typing import Any
 from ..accounts.security import sign
 from ..db.repository import new_ulid
 from ..db.table import NOT_EXISTS, Condition, ConditionFailedError, Item, iterate
-from ..net.safe_http import UnsafeURLError, check_url, post
+from ..net.safe_http import Resolver, UnsafeURLError, check_url, post, system_resolver
 from ..services import Services
 from ..settings import Settings
 
@@ -59,8 +59,9 @@ def enqueue(services: Services, org: str, job: str, event: str, data: dict[str, 
 
 
 class WebhookDispatcher:
-    def __init__(self, services: Services, worker_id: str) -> None:
+    def __init__(self, services: Services, worker_id: str, resolve: Resolver = system_resolver) -> None:
         self.services = services
+        self.resolve = resolve  # the DNS lookup; bounded by webhook_timeout_s like the rest
         self.settings = services.settings
         self.id = worker_id
         self._stop = threading.Event()
@@ -168,7 +169,7 @@ class WebhookDispatcher:
         headers = {"Content-Type": "application/json", "X-Impactlens-Signature": sign(str(secret), body)}
         s = self.settings
         try:
-            status = post(str(url), body, headers, s.webhook_timeout_s, s.webhook_allow_private)
+            status = post(str(url), body, headers, s.webhook_timeout_s, s.webhook_allow_private, self.resolve)
         except UnsafeURLError as exc:
             self._settle(item, f"refused: {exc}", final=True)
             return
@@ -195,15 +196,24 @@ class WebhookDispatcher:
             log.warning("webhook %s for org %s, attempt %d: %s", item["PK"], item["org"], attempts, error)
             common = {"last_error": error[:500]}
             if final or attempts >= self.settings.webhook_max_attempts:
-                table.update(item["PK"], "HOOK", set={"status": "failed", "GSI1PK": "HOOKQ#failed", **common},
-                             remove=["worker", "lease_until"], condition=held)
+                table.update(
+                    item["PK"],
+                    "HOOK",
+                    set={"status": "failed", "GSI1PK": "HOOKQ#failed", **common},
+                    remove=["worker", "lease_until"],
+                    condition=held,
+                )
             else:
                 delay = min(self.settings.webhook_retry_base_s * 2 ** (attempts - 1), 3600.0)
                 table.update(
                     item["PK"],
                     "HOOK",
-                    set={"status": "queued", "GSI1PK": "HOOKQ#queued", "not_before": self.services.clock() + delay,
-                         **common},
+                    set={
+                        "status": "queued",
+                        "GSI1PK": "HOOKQ#queued",
+                        "not_before": self.services.clock() + delay,
+                        **common,
+                    },
                     remove=["worker", "lease_until"],
                     condition=held,
                 )

@@ -18,6 +18,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -64,8 +65,9 @@ def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
     if not 1 <= len(labels) <= 4 or not all(_NUMERIC_LABEL.match(x) for x in labels):
         return None
     try:
-        values = [int(x, 16) if x[:2].lower() == "0x" else int(x, 8) if len(x) > 1 and x[0] == "0" else int(x)
-                  for x in labels]
+        values = [
+            int(x, 16) if x[:2].lower() == "0x" else int(x, 8) if len(x) > 1 and x[0] == "0" else int(x) for x in labels
+        ]
     except ValueError as exc:
         raise UnsafeURLError(f"malformed numeric host {host!r}") from exc
     *head, last = values
@@ -177,6 +179,37 @@ def check_url(
     return Target(scheme, host, port, path, auth, tuple(addresses))
 
 
+class _ResolveTimeoutError(Exception):
+    """The lookup outlasted the delivery's deadline (not an OSError: check_url must not read
+    it as a name that does not resolve)."""
+
+
+def _within(resolve: Resolver, timeout: float) -> Resolver:
+    """``resolve`` bounded by ``timeout``: it runs in its own daemon thread (a blocked
+    getaddrinfo cannot be interrupted), and the caller stops waiting at the deadline."""
+
+    def bounded(host: str, port: int) -> list[str]:
+        box: list[list[str] | BaseException] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box.append(resolve(host, port))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                box.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="impactlens-resolve", daemon=True).start()
+        if not done.wait(timeout):
+            raise _ResolveTimeoutError(f"resolving {host!r} took over {timeout:g} s")
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    return bounded
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
@@ -206,13 +239,21 @@ def post(
 ) -> int:
     """POSTs ``body`` to the checked address of ``url``; the response status (3xx included:
     redirects are the caller's failure, never followed). ``timeout`` bounds the whole
-    exchange, so a receiver that trickles bytes cannot hold the caller longer."""
-    target = check_url(url, allow_private, resolve)
-    conn = (_PinnedHTTPS if target.scheme == "https" else _PinnedHTTP)(target, timeout)
+    exchange, resolving the host included, so a receiver that trickles bytes or a slow DNS
+    server cannot hold the caller longer."""
+    deadline = time.monotonic() + timeout
+    try:
+        target = check_url(url, allow_private, _within(resolve, timeout))
+    except _ResolveTimeoutError as exc:
+        raise ConnectionError(f"delivery failed: {exc}") from exc
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ConnectionError(f"delivery to {target.host} failed: timed out resolving it")
+    conn = (_PinnedHTTPS if target.scheme == "https" else _PinnedHTTP)(target, left)
     sent = dict(headers)
     if target.auth is not None:
         sent["Authorization"] = "Basic " + base64.b64encode(target.auth.encode()).decode()
-    timer = threading.Timer(timeout, _abort, (conn,))
+    timer = threading.Timer(left, _abort, (conn,))
     timer.daemon = True
     timer.start()
     try:
