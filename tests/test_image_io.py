@@ -122,3 +122,49 @@ def test_a_large_sixteen_bit_png_is_scaled_not_clipped_at_both_sizes():
     assert decoded.full_image().mode == "L" and full.shape == (64, 4200)
     assert full[0, 0] == 0 and full[0, -1] == 255 and 120 < full[0, 2100] < 136
     assert small[0, 0] < 5 and small[0, -1] > 250
+
+
+def _tiff(arr) -> bytes:
+    from PIL import Image
+
+    return mc._encode(Image.fromarray(arr), "TIFF")
+
+
+def _ramp(lo: float, hi: float, dtype: str):
+    import numpy as np
+
+    return np.tile(np.linspace(lo, hi, 64), (20, 1)).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("arr", "black", "white"),
+    [
+        (_ramp(0, 4_000_000, "int32"), 0, 4_000_000),  # past 16 bits: its own range
+        (_ramp(-1000, 1000, "int32"), -1000, 1000),  # signed: its own range
+        (_ramp(0, 60_000, "int32"), 0, 65535),  # a 16-bit picture in an int32 file
+        (_ramp(0, 200, "int32"), 0, 255),  # an 8-bit picture in an int32 file
+        (_ramp(0, 0.5, "float32"), 0, 1),  # normalised float
+        (_ramp(-3, 7, "float32"), -3, 7),  # other float data: its own range
+        (_ramp(0, 30_000, "uint16"), 0, 65535),  # 16-bit: the format's range, dark stays dark
+    ],
+    ids=["int32-wide", "int32-signed", "int32-16bit", "int32-8bit", "float-0-1", "float-other", "uint16-dark"],
+)
+def test_wide_tiffs_map_their_real_range_to_8_bits(arr, black, white):
+    import numpy as np
+
+    decoded = decode_image(_tiff(arr), LIMIT)
+    got = np.asarray(decoded.image)
+    expected = np.clip(np.floor((arr.astype(np.float64) - black) * (255.0 / (white - black)) + 0.5), 0, 255)
+    assert np.array_equal(got[..., 0], expected) and np.array_equal(got[..., 0], got[..., 2])
+    assert decoded.full_image().size == (64, 20)
+    assert any("8 bits" in w for w in decoded.warnings), decoded.warnings
+
+
+def test_a_sixteen_bit_png_keeps_its_formats_range():
+    import numpy as np
+    from PIL import Image
+
+    arr = _ramp(0, 30_000, "uint16")
+    decoded = decode_image(mc._encode(Image.fromarray(arr), "PNG"), LIMIT)
+    assert decoded.original_mode == "I;16"
+    assert np.asarray(decoded.image)[0, -1, 0] == round(30_000 * 255 / 65535)  # 117: dark stays dark

@@ -29,7 +29,6 @@ MIN_SIDE = 16
 WORK_LONG_SIDE = 2048
 # Rows converted at a time, so a conversion's temporaries stay at a few MB.
 STRIP_PIXELS = 1 << 21
-_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 # The formats decoded (Pillow's names). Pillow opens ~40, among them EPS, which it renders by
 # running Ghostscript wherever that is installed, and legacy or scientific formats no ad
 # comes in; anything else is unsupported_media before a decoder runs.
@@ -99,21 +98,45 @@ def _load(im: Image.Image) -> None:
         raise MediaError(f"the image data is truncated or corrupt: {exc}", "corrupt_image") from exc
 
 
+def _is_wide(mode: str) -> bool:
+    return mode in ("I", "F") or mode.startswith("I;16")
+
+
+def wide_range(mode: str, lo: float, hi: float) -> tuple[float, float]:
+    """The values a 16/32-bit or float picture shows as black and white, from its mode and
+    the range (lo, hi) of its finite pixels.
+
+    16-bit modes use their format's full range (0-65535): a dark 16-bit photo stays dark.
+    A 32-bit integer picture ("I") whose values fit 0-255 or 0-65535 is an 8- or 16-bit
+    picture in a wider container (Pillow's own L->I conversion, 16-bit data written as int32
+    TIFF by other tools), so it gets that range; anything else (negative values, or past
+    65535) has no conventional white, and scaling it to 0-65535 or to the int32 range turned
+    it white or black, so its own range is stretched to 0-255. A float picture within 0-1
+    follows the usual normalised convention; other float data (HDR, measurements) is
+    stretched over its range."""
+    if mode.startswith("I;16"):
+        return 0.0, 65535.0
+    if mode == "F" and lo >= 0.0 and hi <= 1.0:
+        return 0.0, 1.0
+    if mode == "I" and lo >= 0.0 and hi <= 65535.0:
+        return 0.0, 255.0 if hi <= 255.0 else 65535.0
+    return lo, hi
+
+
 def _wide_to_8bit(mode: str, im: Image.Image) -> Callable[[np.ndarray], np.ndarray]:
     """Per-strip scaling of a 16/32-bit or float image to 8 bits (the whole image's range)."""
     lo, hi = (float(v) for v in cast(tuple[float, float], im.getextrema()))
-    if mode == "F":
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            lo, hi = _finite_range(im)  # a NaN or an infinity would black out every pixel
-        span = hi - lo or 1.0
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = _finite_range(im)  # a NaN or an infinity would black out every pixel
+    black, white = wide_range(mode, lo, hi)
+    span = white - black or 1.0
 
-        def scale(a: np.ndarray) -> np.ndarray:
-            v = np.nan_to_num((a.astype(np.float64) - lo) / span * 255.0, nan=0.0, posinf=255.0, neginf=0.0)
-            return np.clip(v, 0, 255).astype(np.uint8)
+    def scale(a: np.ndarray) -> np.ndarray:
+        # NaN (no data) and -inf show black, +inf white; nearest 8-bit level.
+        v = np.nan_to_num((a.astype(np.float64) - black) * (255.0 / span) + 0.5, nan=0.0, posinf=255.0, neginf=0.0)
+        return np.clip(v, 0, 255).astype(np.uint8)
 
-        return scale
-    top = 65535.0 if mode.startswith("I;16") or hi > 255 else 255.0
-    return lambda a: np.clip(a.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return scale
 
 
 def _finite_range(im: Image.Image) -> tuple[float, float]:
@@ -132,11 +155,11 @@ def _finite_range(im: Image.Image) -> tuple[float, float]:
 def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:
     """8-bit L or RGB, transparency over white, reduced by `factor`, one strip of rows at a time."""
     mode = im.mode
-    scale = _wide_to_8bit(mode, im) if mode in _WIDE_MODES else None
-    if mode in _WIDE_MODES:
+    scale = _wide_to_8bit(mode, im) if _is_wide(mode) else None
+    if scale is not None:
         notes.append(f"{mode} image scaled to 8 bits" if mode != "F" else "floating-point image rescaled to 8 bits")
     w, h = im.size
-    out_mode = "L" if mode in (*_WIDE_MODES, "L", "1", "LA", "La") else "RGB"
+    out_mode = "L" if scale is not None or mode in ("L", "1", "LA", "La") else "RGB"
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
         # Attention models see what a viewer sees: transparency over a white page.
         notes.append("transparent pixels composited over white")

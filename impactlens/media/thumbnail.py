@@ -24,8 +24,9 @@ def image_thumbnail(data: bytes, side: int = THUMB_SIDE, max_pixels: int = 100_0
     """A JPEG whose longer side is at most ``side`` px, upright per EXIF.
 
     Decoded as the analysis decodes (`decode_image`): at a bounded size (a 9400x9400 16-bit
-    PNG in ~250 MB, where a plain full-size decode and conversion took ~700 MB) and 16-bit or
-    float pictures scaled to 8 bits over their range (a plain conversion clips them to white)."""
+    PNG in ~250 MB, where a plain full-size decode and conversion took ~700 MB) and 16-bit,
+    32-bit or float pictures scaled to 8 bits as `image_io.wide_range` says (a plain
+    conversion clips them to white)."""
     return _jpeg(decode_image(data, max_pixels).image, side)
 
 
