@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "IMPACTLENS_"
@@ -31,6 +31,7 @@ ENV_CORS_ORIGINS = f"{ENV_PREFIX}CORS_ORIGINS"
 ENV_TRUSTED_PROXIES = f"{ENV_PREFIX}TRUSTED_PROXIES"
 ENV_PUBLIC_URL = f"{ENV_PREFIX}PUBLIC_URL"
 ENV_JOB_WORKERS = f"{ENV_PREFIX}JOB_WORKERS"
+ENV_LOGIN_DEVICE_SECRET = f"{ENV_PREFIX}LOGIN_DEVICE_SECRET"
 
 Variant = Literal["fp32", "int8"]
 
@@ -77,6 +78,20 @@ class Settings(BaseSettings):
     # Uploads checked (decoded / probed) at once per API process; more wait their turn.
     max_concurrent_validations: int = Field(default=2, ge=1)
     session_ttl_s: int = 12 * 3600
+    # Sign-in lockout per account (OWASP device cookies, accounts/lockout.py): failed sign-ins
+    # an account takes from browsers without its device cookie per sliding window; each device
+    # cookie (given at a successful sign-in) has its own smaller budget, so a guesser on many
+    # addresses is stopped without locking the real user out of the browsers they use.
+    login_window_s: float = Field(default=900.0, ge=1)
+    login_account_failures: int = Field(default=10, ge=1)
+    login_device_failures: int = Field(default=5, ge=1)
+    login_device_ttl_days: float = Field(default=90.0, gt=0)
+    # Key that signs device cookies; unset, a random key is made once and kept in the table.
+    login_device_secret: SecretStr | None = None
+    # Dashboard pages without a session (sign-in page and form, signed-out redirects), per
+    # client address; signed-in pages count per organisation by plan (web/deps.py).
+    page_anon_rate_per_s: float = Field(default=2.0, gt=0)
+    page_anon_burst: int = Field(default=30, ge=1)
     job_workers: int = Field(default=1, ge=0)  # threads running analysis jobs; 0 = none
     job_lease_s: float = Field(default=15.0, gt=0)  # renewed every second while a job runs
     job_max_attempts: int = Field(default=3, ge=1)

@@ -11,6 +11,9 @@ A single item takes about 1,000 writes a second, so a key whose rate is above ``
 is spread over several items, each allowing its share of the burst; a request picks one at
 random (the limit then holds on average, slightly below it for an uneven draw). Items expire
 through the table's TTL attribute.
+
+``SlidingWindowCounter`` counts rarer events (failed sign-ins per account) the same way, on the
+same items, with reservations that can be given back.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .aggregates import TTL_ATTRIBUTE
 from .table import Condition, ConditionFailedError, Table
@@ -60,3 +64,71 @@ class TableRateLimiter:
         except ConditionFailedError:
             return max(0.001, start + window - now)
         return 0.0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One counted event, so that it can be given back (``SlidingWindowCounter.release``)."""
+
+    pk: str
+    sk: str
+
+
+class SlidingWindowCounter:
+    """Events per key over a sliding window, counted in the table (sign-in failures per account).
+
+    Two fixed windows, the previous one weighted by how much of it still overlaps the sliding
+    window (the usual estimate), so there is no window edge to fit two budgets around. An event
+    is *reserved* before the work it counts (a password check) by one conditional ADD on the
+    current window's item, so concurrent requests on any number of containers cannot overshoot
+    the limit; work that turns out not to count (a right password, a busy refusal) releases it.
+    """
+
+    def __init__(self, table: Table, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self.clock = clock
+
+    def _items(self, key: str, window: float, now: float) -> tuple[str, float, int, int]:
+        start = math.floor(now / window) * window
+        pk = f"RATE#{key}"
+        prev = self.table.get(pk, f"W#{int((start - window) * 1000)}")
+        cur = self.table.get(pk, f"W#{int(start * 1000)}")
+        return pk, start, int(prev["n"]) if prev else 0, int(cur["n"]) if cur else 0
+
+    def reserve(self, key: str, limit: int, window: float) -> tuple[Reservation | None, float]:
+        """(the reservation, 0.0) when the event fits under ``limit``, else (None, seconds to wait)."""
+        now = self.clock()
+        pk, start, prev, cur = self._items(key, window, now)
+        bound = limit - prev * (1.0 - (now - start) / window)  # room left in the current window
+        sk = f"W#{int(start * 1000)}"
+        if cur < bound:
+            try:
+                self.table.update(
+                    pk,
+                    sk,
+                    add={"n": 1},
+                    set={TTL_ATTRIBUTE: int(start + 2 * window) + 60},
+                    condition=Condition(less_than={"n": bound}),
+                )
+                return Reservation(pk, sk), 0.0
+            except ConditionFailedError:  # others got there first: count what they left
+                cur = max(cur + 1, math.ceil(bound))
+        return None, _wait(limit, window, start, now, prev, cur)
+
+    def release(self, reservation: Reservation) -> None:
+        self.table.update(reservation.pk, reservation.sk, add={"n": -1})
+
+    def count(self, key: str, window: float) -> float:
+        """The sliding estimate now (for tests and operators)."""
+        now = self.clock()
+        _, start, prev, cur = self._items(key, window, now)
+        return cur + prev * (1.0 - (now - start) / window)
+
+
+def _wait(limit: int, window: float, start: float, now: float, prev: int, cur: int) -> float:
+    """Seconds until ``cur < limit - prev * (1 - elapsed/window)`` holds again, no events meanwhile."""
+    if cur < limit and prev > 0:  # later in this window, as the previous one weighs less
+        at = start + window * (1.0 - (limit - cur) / prev)
+    else:  # the next window, once this one (then the previous) weighs little enough
+        at = start + window + window * max(0.0, 1.0 - limit / max(cur, 1))
+    return max(0.001, at - now + 0.001)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..api.deps import SESSION_COOKIE, ServicesDep
 from ..api.errors import ApiError
-from ..api.routes.accounts import open_session
+from ..api.routes.accounts import LOCKED_MESSAGE, open_session
 from .deps import Form as CheckedForm
 from .templating import render
 
@@ -56,11 +56,23 @@ def login(
     try:
         open_session(request, response, services, email, password)
     except ApiError as exc:
-        busy = exc.status in (429, 503)  # throttled, or every password check slot taken
-        message = "Too many sign-in attempts; wait a few seconds." if busy else "Wrong email or password."
-        ctx = {"next": target, "email": email, "error": message, "title": "Sign in"}
-        return render(request, "login.html", ctx, exc.status if busy else 401)
+        ctx = {"next": target, "email": email, "error": _login_message(exc), "title": "Sign in"}
+        page = render(request, "login.html", ctx, exc.status if exc.status in (429, 503) else 401)
+        page.headers.update(exc.headers)  # Retry-After
+        return page
     return response
+
+
+def _login_message(exc: ApiError) -> str:
+    if exc.message == LOCKED_MESSAGE:
+        minutes = max(1, -(-int(exc.headers.get("Retry-After", "60")) // 60))
+        return (
+            "Too many failed sign-ins for this account. Try again in about "
+            f"{minutes} minute{'s' if minutes > 1 else ''}, or sign in from a browser you have used before."
+        )
+    if exc.status in (429, 503):  # throttled per address, or every password check slot taken
+        return "Too many sign-in attempts; wait a few seconds."
+    return "Wrong email or password."
 
 
 @router.post("/logout")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request, Response
 
 from ...accounts import Principal
+from ...accounts.lockout import DEVICE_COOKIE, LoginGuard, SignInLocked
 from ...accounts.security import PasswordChecksBusyError
 from ...accounts.service import AuthError
 from ...db.repository import NotFoundError
@@ -23,24 +24,55 @@ from ..throttle import client_key, retry_after
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
+LOCKED_MESSAGE = (
+    "too many failed sign-ins for this account; try again later, or from a browser that signed in to it before"
+)
+
+
+def login_guard(app: Any) -> LoginGuard:
+    """The app's sign-in lockout (made on first use: its counts and key live in the table)."""
+    guard: LoginGuard | None = getattr(app.state, "login_guard", None)
+    if guard is None:
+        services: Services = app.state.services
+        guard = app.state.login_guard = LoginGuard.from_settings(services.table, services.settings, services.clock)
+    return guard
+
+
 def open_session(request: Request, response: Response, services: Services, email: str, password: str) -> Principal:
-    """Throttled login that sets the session cookie (the API's and the dashboard's sign-in)."""
+    """Throttled login that sets the session cookie (the API's and the dashboard's sign-in):
+    per client address, then per account (accounts/lockout.py), before any password check."""
     wait = get_buckets(request).take(f"login:{client_key(request)}", 1.0, 10)
     if wait:
         raise ApiError(429, "rate_limited", "too many login attempts", {"Retry-After": retry_after(wait)})
+    guard = login_guard(request.app)
+    device = request.cookies.get(DEVICE_COOKIE)
+    try:
+        attempt = guard.begin(email, device)
+    except SignInLocked as exc:
+        raise ApiError(429, "rate_limited", LOCKED_MESSAGE, {"Retry-After": retry_after(exc.retry_after_s)}) from None
+    failed = False
     try:
         token, principal = services.accounts.login(email, password)
     except AuthError as exc:
+        failed = True  # the one outcome that stays counted
         raise ApiError(401, "unauthorized", str(exc)) from exc
     except PasswordChecksBusyError as exc:
         raise ApiError(503, "busy", str(exc), {"Retry-After": "2"}) from exc
+    finally:
+        if not failed:
+            attempt.release()
+    secure = services.settings.public_url.startswith("https://")
     response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=services.settings.session_ttl_s,
+        SESSION_COOKIE, token, max_age=services.settings.session_ttl_s, httponly=True, samesite="strict", secure=secure
+    )
+    # This browser is now trusted for this account: its own small budget of failures from here on.
+    response.set_cookie(
+        DEVICE_COOKIE,
+        guard.device_cookie(device, attempt.account),
+        max_age=int(guard.device_ttl_s),
         httponly=True,
         samesite="strict",
-        secure=services.settings.public_url.startswith("https://"),
+        secure=secure,
     )
     return principal
 
