@@ -16,7 +16,7 @@ def mount_web(app: FastAPI) -> None:
     # impactlens.web (or one of its modules) first would otherwise find it half-initialised.
     from . import detail, pages
     from .csrf import CsrfMiddleware
-    from .deps import BadForm, LoginRequired, PageForbidden, PageNotFound
+    from .deps import BadForm, LoginRequired, PageForbidden, PageNotFound, PageThrottled, throttled_response
     from .headers import SecurityHeadersMiddleware, store_origin
     from .templating import render
 
@@ -49,6 +49,8 @@ def mount_web(app: FastAPI) -> None:
     @app.exception_handler(BadForm)
     async def _bad_form(request: Request, exc: BadForm) -> HTMLResponse:
         return render(request, "error.html", {"title": "Form refused", "message": str(exc)}, 403)
+
+    app.add_exception_handler(PageThrottled, throttled_response)  # a readable 429 page
 
     for router in pages.routers():
         app.include_router(router, include_in_schema=False)

@@ -1,4 +1,12 @@
-"""Page dependencies: the signed-in user from the session cookie, the Admin role, form tokens."""
+"""Page dependencies: the signed-in user from the session cookie, the Admin role, form tokens,
+and the pages' request limits.
+
+Pages count like the API does, in the same buckets object (in process embedded, the table on
+AWS) but under keys of their own, so an organisation's API traffic never locks its people out
+of the dashboard: signed-in pages per organisation at its plan's rate; the requests a page makes
+for itself (thumbnails, media, htmx polls) at ``FRAGMENT_FACTOR`` times that, since one library
+page asks for 24 thumbnails at once; anonymous pages per client address. /static is a mount,
+outside every limit, so a page that was answered always gets its styles and scripts."""
 
 from __future__ import annotations
 
@@ -6,11 +14,16 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.responses import PlainTextResponse, Response
 
-from ..accounts import Principal
+from ..accounts import Principal, get_plan
 from ..accounts.service import AuthError
-from ..api.deps import SESSION_COOKIE, ServicesDep
+from ..api.deps import SESSION_COOKIE, ServicesDep, get_buckets
+from ..api.throttle import client_key, retry_after
 from .csrf import TOKEN_FIELD, TOKEN_HEADER, token_ok
+from .templating import render
+
+FRAGMENT_FACTOR = 5
 
 
 class LoginRequired(Exception):
@@ -40,29 +53,73 @@ def _next(request: Request) -> str:
     return f"/login?next={quote(path, safe='')}"
 
 
-async def page_user(request: Request, services: ServicesDep) -> Principal:
+class PageThrottled(Exception):
+    """Over a page limit: a readable 429 page (a fragment gets a line of text), with Retry-After."""
+
+    def __init__(self, message: str, wait_s: float, fragment: bool) -> None:
+        super().__init__(message)
+        self.retry_after, self.fragment = retry_after(wait_s), fragment
+
+
+def _take(request: Request, key: str, rate: float, burst: int, message: str, fragment: bool) -> None:
+    wait = get_buckets(request).take(key, rate, burst)
+    if wait:
+        raise PageThrottled(message, wait, fragment)
+
+
+def _anonymous(request: Request, services: ServicesDep, fragment: bool) -> None:
+    s = services.settings
+    message = "Too many requests from your network address."
+    _take(request, f"web:anon:{client_key(request)}", s.page_anon_rate_per_s, s.page_anon_burst, message, fragment)
+
+
+async def anonymous_page(request: Request, services: ServicesDep) -> None:
+    """The limit of pages anyone may open (sign-in), per client address."""
+    _anonymous(request, services, False)
+
+
+async def _user(request: Request, services: ServicesDep, fragment: bool) -> Principal:
     token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise LoginRequired(_next(request))
     try:
-        principal = services.accounts.authenticate_session(token)
+        principal = services.accounts.authenticate_session(token) if token else None
     except AuthError:
-        raise LoginRequired(_next(request)) from None
-    request.state.principal = principal
+        principal = None
+    if principal is None:
+        _anonymous(request, services, fragment)  # signed-out requests count per address
+        raise LoginRequired(_next(request), fragment)
+    plan = get_plan(principal.plan)
+    factor, kind = (FRAGMENT_FACTOR, "media") if fragment else (1, "page")
+    rate = plan.requests_per_s * factor
+    message = f"Your organisation's {plan.name} plan allows {rate:g} dashboard requests a second."
+    _take(request, f"web:{kind}:{principal.org}", rate, plan.burst * factor, message, fragment)
+    request.state.principal = principal  # only now: a throttled page renders without reading the org
     return principal
+
+
+async def page_user(request: Request, services: ServicesDep) -> Principal:
+    return await _user(request, services, False)
 
 
 PageUser = Annotated[Principal, Depends(page_user)]
 
 
 async def fragment_user(request: Request, services: ServicesDep) -> Principal:
-    try:
-        return await page_user(request, services)
-    except LoginRequired as exc:
-        raise LoginRequired(exc.next_url, fragment=True) from None
+    return await _user(request, services, True)
 
 
 FragmentUser = Annotated[Principal, Depends(fragment_user)]
+
+
+async def throttled_response(request: Request, exc: Exception) -> Response:
+    """The answer to PageThrottled (installed by mount_web): words for a person, not JSON."""
+    assert isinstance(exc, PageThrottled)
+    headers = {"Retry-After": exc.retry_after}
+    wait = f"Wait {exc.retry_after} second{'s' if exc.retry_after != '1' else ''} and try again."
+    if exc.fragment or request.headers.get("hx-request"):
+        return PlainTextResponse(f"{exc} {wait}", 429, headers=headers)
+    page = render(request, "error.html", {"title": "Too many requests", "message": f"{exc} {wait}"}, 429)
+    page.headers.update(headers)
+    return page
 
 
 async def admin_page(principal: PageUser) -> Principal:

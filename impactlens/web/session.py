@@ -6,16 +6,17 @@ import re
 from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..api.deps import SESSION_COOKIE, ServicesDep
 from ..api.errors import ApiError
 from ..api.routes.accounts import LOCKED_MESSAGE, open_session
 from .deps import Form as CheckedForm
+from .deps import anonymous_page
 from .templating import render
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(anonymous_page)])  # counted per client address
 
 
 SAME_SITE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")  # printable ASCII, no space or control
