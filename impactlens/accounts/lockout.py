@@ -130,8 +130,8 @@ class LoginGuard:
         now = self.clock()
         for token in (cookie or "").split("~")[: MAX_DEVICE_TOKENS * 2]:
             parts = token.split(".")
-            if len(parts) != 4 or not parts[2].isdigit():
-                continue
+            if len(parts) != 4 or not token.isascii() or not parts[2].isdigit():
+                continue  # compare_digest refuses non-ASCII text (a TypeError, not a mismatch)
             account, nonce, expires, sig = parts
             good = _b64(self._mac(b"device", f"{account}.{nonce}.{expires}"))
             if hmac.compare_digest(good, sig) and int(expires) > now:

@@ -251,3 +251,17 @@ def test_a_configured_secret_signs_cookies_that_every_container_accepts(table: A
     assert b.trusted_device(cookie, b.account(EMAIL)) and not c.trusted_device(cookie, c.account(EMAIL))
     d = LoginGuard(table, clock=Clock(100.0))
     assert d.trusted_device(c.device_cookie(None, c.account(EMAIL)), d.account(EMAIL))
+    for junk in ("é.é.1.é", "a.b.99999999999999999999.c", "~" * 5000, "." * 4):  # never an error
+        assert d.trusted_device(junk, d.account(EMAIL)) is None
+
+
+def test_one_browser_keeps_a_device_token_for_each_of_its_last_four_accounts(tmp_path: Path) -> None:
+    from tests.backends import make_table
+
+    guard = LoginGuard(make_table("sqlite", tmp_path), clock=Clock(100.0))
+    emails = [f"user{n}@acme.test" for n in range(5)]
+    cookie = None
+    for email in emails + [emails[2]]:  # signing in again to an account moves its token first
+        cookie = guard.device_cookie(cookie, guard.account(email))
+    assert [bool(guard.trusted_device(cookie, guard.account(e))) for e in emails] == [False, True, True, True, True]
+    assert cookie is not None and cookie.count("~") == 3 and cookie.startswith(guard.account(emails[2]))
