@@ -269,3 +269,18 @@ def test_images_and_videos_mix_in_one_call(tmp_path: Path, scene_video: Path) ->
     assert [r.kind for r in batch.results] == ["video", "image", "image"]
     assert any(".mp4" in w for w in batch.results[2].warnings)
     assert (tmp_path / "out" / "scene.heatmap.mp4").exists() and (tmp_path / "out" / "still.heatmap.png").exists()
+
+
+def test_probing_a_variable_frame_rate_mpeg_ts_does_not_crash_the_process(tmp_path: Path) -> None:
+    """probe read the stream's frame rates after closing the container (freed memory): this
+    file took the whole process down with SIGSEGV, at upload the API server itself. Probed
+    in a child process so a crash fails this test instead of ending the run."""
+    import subprocess
+    import sys
+
+    pts = [0, 100, 150, 700, 1200, 1250, 2100, 2140, 2180, 2900, 3000, 3033]
+    path = write_video(tmp_path / "vfr.ts", size=(64, 64), frame=grey_frames(64, 64), pts_ms=pts)
+    code = "import sys; from impactlens.media.video_io import probe; print(probe(sys.argv[1], 600, 10**8).last_frame_s)"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert float(done.stdout) == pytest.approx(3.033)

@@ -27,7 +27,7 @@ from impactlens.pipeline.steps import analyse_chunk_step, cleanup_step, merge_st
 from impactlens.settings import Settings, get_settings
 from impactlens.storage import LocalBlobStore
 from tests.test_detectors import _grace_hopper
-from tests.video_cases import write_video
+from tests.video_cases import grey_frames, write_video
 
 W, H = 1280, 720  # prepared at 640x360, so the boxes are scaled back to display pixels
 
@@ -198,3 +198,50 @@ def test_workers_load_the_detectors_once_and_the_main_process_not_at_all(
     assert {st["loads"] for st in states} == ({1} if detect else {0})
     assert {st["threads"] for st in states} == ({1} if detect else {None})
     assert bool(result.auto_aois) is detect and ("faces" in result.models) is detect
+
+
+# Presentation times (ms) of variable-frame-rate videos: bursts, long holds, and a last frame
+# whose own length the header can only guess (the old plan took it as one average frame).
+VFR = {
+    "bursts": [0, 100, 150, 700, 1200, 1250, 2100, 2140, 2180, 2900, 3000, 3033],
+    "long-last-hold": [0, 40, 80, 1000, 1900, 1950, 2000],
+    # 31 s: 63 instants at 2 per second, past the 60 detection instants, so the picks are
+    # spread over the whole count and a plan one short moves nearly all of them.
+    "past-the-cap": [0, *range(700, 30_000, 1300), 30_300, 30_340, 31_010],
+}
+
+
+@pytest.mark.parametrize(("container", "options"), [("mp4", {"preset": "medium"}), ("mkv", {}), ("ts", {})])
+@pytest.mark.parametrize("times", sorted(VFR))
+def test_a_variable_frame_rate_plan_names_the_instants_merge_uses(
+    tmp_path: Path, times: str, container: str, options: dict[str, str]
+) -> None:
+    """The streamed plan (each chunk's ``detect`` written as it fills, before decoding ends)
+    equals the picks merge takes from the real count, so merge detects nothing itself.
+    mp4 with the medium preset has B-frames: the last frame shown is not the last stored."""
+    from impactlens.pipeline.detection import planned_count
+    from impactlens.pipeline.steps import iter_prepare
+
+    path = write_video(
+        tmp_path / f"vfr.{container}", size=(64, 48), frame=grey_frames(64, 48), pts_ms=VFR[times], options=options
+    )
+    for fps in (1.0, 2.0, 5.0):
+        s = settings(video_sample_fps=fps, video_chunk_seconds=2.0)
+        blobs = LocalBlobStore(tmp_path / f"blobs{fps}", signing_key=b"k" * 32)
+        ctx = StepContext(blobs, s, lambda: pytest.fail("planning needs no model"))
+        payload = probe_step(video_payload("j", {"path": str(path)}, "ad", [], s), ctx)
+        chunks = list(iter_prepare(payload, ctx))
+        count = sum(c["samples"] for c in chunks)
+        assert planned_count(probe(path, 600, 10**8), fps) == count, (fps, payload["probe"])
+        assert [k for c in chunks for k in c["detect"]] == detection_instants(count, fps), fps
+
+
+def test_a_variable_frame_rate_video_is_detected_in_the_chunks_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_video(tmp_path / "vfr.mp4", size=(W // 4, H // 4), pts_ms=VFR["long-last-hold"])
+    s = settings(video_chunk_seconds=1.0)
+    with caplog.at_level("INFO", logger="impactlens.pipeline"), LocalVideoAnalyser(s, workers=0) as va:
+        result = va.analyse(path, [])
+    assert result.variable_frame_rate and len(result.timeline) == 5  # instants 0-2 s: the frame at 2.0 s counts
+    assert not [r for r in caplog.records if "in merge" in r.getMessage()]

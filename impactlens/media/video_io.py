@@ -41,6 +41,10 @@ class VideoInfo:
     has_audio: bool
     frames: int | None  # from the header, when the container says
     warnings: list[str] = field(default_factory=list)
+    # Presentation time of the last frame, seconds after the first (from the packets, not the
+    # header's duration, whose last frame's length is a guess for a variable frame rate);
+    # None when it could not be read (then the count is estimated from the header).
+    last_frame_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,24 +116,30 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         interlaced = bool(first.interlaced_frame)
         cw, ch = cw or first.width, ch or first.height
         has_audio = bool(container.streams.audio)
+        first_t = first.time
+        # Everything read off the stream is read here: its memory goes with the container,
+        # and reading it after the close crashed the process (a VFR MPEG-TS upload did).
+        avg = stream.average_rate or stream.guessed_rate or stream.base_rate
+        base = stream.base_rate or stream.guessed_rate
+        codec = stream.codec_context.name
+        frames = int(stream.frames) or None
     if cw < MIN_SIDE or ch < MIN_SIDE:
         raise MediaError(f"video is {cw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
     if cw * ch > max_pixels:
         raise MediaError(f"video is {cw}x{ch}; the limit is {max_pixels:,} pixels per frame", "video_too_large")
     if duration is not None and duration > max_duration_s:
         raise MediaError(f"video is {duration:.1f} s long; the limit is {max_duration_s:.0f} s", "video_too_long")
-    avg = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(avg) if avg else 0.0
-    base = stream.base_rate or stream.guessed_rate
     vfr = bool(avg and base and abs(float(base) - float(avg)) > 0.01 * float(avg))
     if interlaced:
         warnings.append("interlaced video: fields are blended by the downscale before analysis")
     if vfr:
         warnings.append(f"variable frame rate (average {fps:.2f} fps): samples follow presentation times")
     w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
+    last_pts = _last_pts_s(path, max_duration_s)
     return VideoInfo(
         container=fmt,
-        codec=stream.codec_context.name,
+        codec=codec,
         width=w,
         height=h,
         coded_width=cw,
@@ -139,9 +149,51 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         variable_frame_rate=vfr,
         rotation=rotation,
         has_audio=has_audio,
-        frames=int(stream.frames) or None,
+        frames=frames,
         warnings=warnings,
+        last_frame_s=None if last_pts is None or first_t is None else max(0.0, last_pts - first_t),
     )
+
+
+def _last_pts_s(path: str | Path, limit_s: float) -> float | None:
+    """The latest presentation time among the video stream's packets, in seconds. Only the
+    tail is read: a seek to the keyframe before the end, then every packet after it (with
+    B-frames the last frame shown is not the last one stored); where seeking fails or finds
+    nothing, every packet from the start (demuxed, not decoded: I/O bound), stopping once
+    past ``limit_s`` (decoding refuses such a video anyway)."""
+    for seek in (True, False):
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            tb = stream.time_base
+            if tb is None:
+                return None
+            latest = _latest_pts(container, stream, seek, limit_s / float(tb))
+        if latest is not None:
+            return float(latest * tb)
+    return None
+
+
+def _latest_pts(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, seek: bool, limit: float
+) -> int | None:
+    latest: int | None = None
+    earliest: int | None = None
+    try:
+        if seek and stream.duration:
+            container.seek((stream.start_time or 0) + stream.duration, stream=stream, backward=True)
+        elif seek and container.duration:
+            container.seek((container.start_time or 0) + container.duration, backward=True)
+        elif seek:
+            return None
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.size:
+                latest = packet.pts if latest is None else max(latest, packet.pts)
+                earliest = packet.pts if earliest is None else min(earliest, packet.pts)
+                if latest - earliest > limit:
+                    break
+    except av.error.FFmpegError:
+        return None if seek else latest
+    return latest
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
@@ -192,11 +244,29 @@ def target_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return w, h
 
 
+def sample_step(sample_fps: float) -> Fraction:
+    """Seconds between sampled instants, exactly (instant k is at ``k * step``)."""
+    return Fraction(1) / Fraction(sample_fps).limit_denominator(1000)
+
+
+def instants_through(last_frame_s: float, sample_fps: float) -> int:
+    """How many instants ``iter_samples`` yields for a video whose last frame is shown at
+    ``last_frame_s`` (seconds after the first): every k with k * step <= that time."""
+    step = sample_step(sample_fps)
+    k = max(0, math.floor(Fraction(last_frame_s + 1e-9) / step))
+    # The same float comparison iter_samples makes, at the edge.
+    while float((k + 1) * step) <= last_frame_s + 1e-9:
+        k += 1
+    while k > 0 and float(k * step) > last_frame_s + 1e-9:
+        k -= 1
+    return k + 1
+
+
 def iter_samples(
     path: str | Path, info: VideoInfo, sample_fps: float, long_side: int, max_duration_s: float
 ) -> Iterator[SampledFrame]:
     """Decode once and yield one downscaled RGB frame per sampled instant, in order."""
-    step = Fraction(1) / Fraction(sample_fps).limit_denominator(1000)
+    step = sample_step(sample_fps)
     out_w, out_h = target_size(info.width, info.height, long_side)
     # Reformat before rotating, so the coded frame is scaled to the rotated target's shape.
     coded_w, coded_h = (out_h, out_w) if info.rotation in (90, 270) else (out_w, out_h)
@@ -244,6 +314,11 @@ def _sample(k: int, t: float, frame_t: float, frame: av.VideoFrame, w: int, h: i
     return SampledFrame(index=k, t=t, frame_time=frame_t, rgb=rgb)
 
 
-def sample_count(duration_s: float, sample_fps: float) -> int:
-    """Expected number of instants for a duration (for progress bars; decoding is the truth)."""
-    return max(1, math.floor(duration_s * sample_fps) + 1)
+def expected_samples(info: VideoInfo, sample_fps: float) -> int:
+    """The number of instants decoding will give if the file is as probed: through the last
+    frame's time when the probe read it; otherwise one average frame before the header's
+    duration (exact for a constant rate only)."""
+    if info.last_frame_s is not None:
+        return instants_through(info.last_frame_s, sample_fps)
+    last = info.duration_s - (1.0 / info.fps if info.fps > 0 else 0.0)
+    return instants_through(max(0.0, last), sample_fps)

@@ -7,17 +7,18 @@ worker's own sessions (the engine's, loaded once per process) and stores what it
 chunk's result blob. ``merge`` only scales the boxes to display pixels and tracks them.
 
 Past 60 s the picks depend on the exact sample count (evenly spread over the whole video), which
-is known only when decoding ends. While decoding streams (the local executor submits each chunk
-as soon as it is written) the plan uses ``planned_count``, the count the header promises; the
-Step Functions path re-plans from the real count before the fan-out. Should the header have
-been wrong, ``merge`` runs the detectors itself on any picked instant no chunk covered, exactly
-as the serial path always did, so the result never depends on where detection ran.
+is known for certain only when decoding ends. While decoding streams (the local executor submits
+each chunk as soon as it is written) the plan uses ``planned_count``, the count the probe
+promises (through the last packet's presentation time, right for variable frame rates too); the
+Step Functions path re-plans from the real count before the fan-out. Should the file not decode
+as probed (frames that fail to decode, timestamps out of order), ``merge`` runs the detectors
+itself on any picked instant no chunk covered, exactly as the serial path always did, so the
+result never depends on where detection ran.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from PIL import Image
 
 from ..engine.elements import detection_instants, track_elements
 from ..engine.types import AOI
-from ..media.video_io import VideoInfo
+from ..media.video_io import VideoInfo, expected_samples
 from ..models.detectors import Detection, ElementDetectors, load_detectors
 from ..settings import Settings
 from .chunks import FrameChunk, load_frames
@@ -42,10 +43,10 @@ Found = dict[int, list[Detection]]
 
 
 def planned_count(info: VideoInfo, sample_fps: float) -> int:
-    """The sample count decoding will give if the header is right: instants up to the last
-    frame's time, one average frame before the stated duration (media.video_io.iter_samples)."""
-    last = info.duration_s - (1.0 / info.fps if info.fps > 0 else 0.0)
-    return max(1, math.floor(max(0.0, last) * sample_fps + 1e-9) + 1)
+    """The sample count decoding will give if the file is as probed: instants through the
+    last frame's presentation time, which the probe reads from the packets (a variable frame
+    rate's last frame is not one average frame before the header's duration)."""
+    return expected_samples(info, sample_fps)
 
 
 def plan_detections(chunks: Iterable[dict[str, Any]], count: int, sample_fps: float, settings: Settings) -> None:

@@ -33,7 +33,7 @@ from ..engine.image import ImageEngine, model_infos, percentile_of
 from ..engine.types import AOI, ChunkSpan, VideoAnalysis
 from ..engine.video import keyframe_entries, pick_keyframes, timeline, video_attention
 from ..errors import ImpactLensError, MediaError
-from ..media.video_io import VideoInfo, iter_samples, probe, sample_count
+from ..media.video_io import VideoInfo, iter_samples, probe
 from ..media.video_out import HeatmapVideoWriter, concat_segments, thumbnail_jpeg
 from ..settings import Settings
 from ..storage.base import BlobStore
@@ -114,7 +114,6 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
     opts = payload["options"]
     fps = float(opts["sample_fps"])
     per_chunk = max(1, round(float(opts["chunk_seconds"]) * fps))
-    expected = sample_count(info.duration_s, fps)
     planned = planned_count(info, fps)
     pending: list[Any] = []
 
@@ -143,7 +142,7 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
         samples = iter_samples(path, info, fps, int(opts["long_side"]), max_seconds(payload, ctx.settings))
         for sample in samples:
             pending.append(sample)
-            ctx.progress("prepare", sample.index + 1, max(expected, sample.index + 1))
+            ctx.progress("prepare", sample.index + 1, max(planned, sample.index + 1))
             if len(pending) == per_chunk:
                 yield flush(sample.index // per_chunk)
         if pending:
