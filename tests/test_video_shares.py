@@ -63,3 +63,30 @@ def test_video_attention_windows_average_the_instants_shares() -> None:
     assert share.first_3s == pytest.approx(per_instant[:3].mean(), rel=1e-5)
     assert share.whole == pytest.approx(per_instant.mean(), rel=1e-5)
     assert share.area_fraction == pytest.approx(0.25)
+
+
+def test_an_aois_shares_do_not_depend_on_the_aois_measured_beside_it() -> None:
+    """One BLAS product over all AOIs picked its kernel (and summation order) by their number:
+    a user's AOI measured alone, among auto AOIs, or after a PUT that added one differed in
+    the last digits. Each share is now its own fixed-order sum."""
+    rng = np.random.default_rng(3)
+    grids = rng.random((40, 40, 72)).astype(np.float32) ** 4
+    grids /= grids.sum((1, 2), keepdims=True)
+    times = np.arange(40) / 2.0
+    moving = AOI(
+        name="moving",
+        x=0,
+        y=0,
+        w=300,
+        h=200,
+        track=[{"t": 0, "x": 0, "y": 0, "w": 300, "h": 200}, {"t": 19.5, "x": 1500, "y": 800, "w": 300, "h": 200}],
+    )
+    aois = [AOI(name=f"a{i}", x=90 * i, y=40 * i, w=400, h=300) for i in range(7)] + [moving]
+    together = frame_shares(times, grids, aois, (1920, 1080), (640, 360))
+    for j, a in enumerate(aois):
+        alone = frame_shares(times, grids, [a], (1920, 1080), (640, 360))[:, 0]
+        assert np.array_equal(alone, together[:, j]), (a.name, np.abs(alone - together[:, j]).max())
+        assert (
+            video_attention(times, grids, [a], (1920, 1080), (640, 360))[0]
+            == video_attention(times, grids, aois, (1920, 1080), (640, 360))[j]
+        )

@@ -94,6 +94,12 @@ def frame_shares(
     one matrix product; a tracked AOI has a box per instant (engine/tracks.py), so its
     rows/cols differ per instant (read off cumulative weights) and the same product is
     taken instant by instant, over the instants it counts.
+
+    Each sum is numpy's own loop over one AOI's weights (einsum, no BLAS): a matrix product
+    over all AOIs at once let BLAS pick its kernel, and so its summation order, from the number
+    of AOIs, and an AOI's share changed in the last digits with the AOIs measured beside it
+    (a user's AOI alone vs among auto AOIs, a PUT adding one). Now a share depends only on
+    the grids and its own AOI.
     """
     out = np.zeros((len(times), len(aois)), np.float64)
     if not aois or not len(times):
@@ -102,7 +108,7 @@ def frame_shares(
     n, gh, gw = grids.shape[:3]
     wy, wx = _axis_weights(gh, height), _axis_weights(gw, width)
     g = grids.astype(np.float64).reshape(n, gh * gw)
-    total = g @ np.outer(wy.sum(1), wx.sum(1)).ravel()
+    total = _weighted_sums(g, np.outer(wy.sum(1), wx.sum(1)).ravel())
     safe_total = np.where(total > 0, total, 1.0)
     still: list[tuple[int, np.ndarray, float]] = []
     for j, aoi in enumerate(aois):
@@ -113,7 +119,7 @@ def frame_shares(
             x0s, x1s, y0s, y1s = _pixel_spans(boxes_at(aoi, times), display, frame)
             cy, cx = _axis_cumulative(gh, height), _axis_cumulative(gw, width)
             rows, cols = (cy[:, y1s] - cy[:, y0s]).T, (cx[:, x1s] - cx[:, x0s]).T  # (instants, cells)
-            mass = np.einsum("nhw,nh,nw->n", g.reshape(n, gh, gw), rows, cols, optimize=True)
+            mass = np.einsum("nhw,nh,nw->n", g.reshape(n, gh, gw), rows, cols)
             uniform = (x1s - x0s) * (y1s - y0s) / float(width * height)
             out[:, j] = np.where(active, np.where(total > 0, mass / safe_total, uniform), 0.0)
             continue
@@ -121,11 +127,15 @@ def frame_shares(
         if x1 > x0 and y1 > y0:
             kernel = np.outer(wy[:, y0:y1].sum(1), wx[:, x0:x1].sum(1)).ravel()
             still.append((j, kernel, (x1 - x0) * (y1 - y0) / float(width * height)))
-    if still:
-        mass = g @ np.stack([k for _, k, _ in still], axis=1)  # (instants, still AOIs)
-        for c, (j, _, uniform) in enumerate(still):
-            share = np.where(total > 0, mass[:, c] / safe_total, uniform)
-            out[:, j] = np.where(active_mask(aois[j], times), share, 0.0)
+    for j, kernel, uniform in still:
+        share = np.where(total > 0, _weighted_sums(g, kernel) / safe_total, uniform)
+        out[:, j] = np.where(active_mask(aois[j], times), share, 0.0)
+    return out
+
+
+def _weighted_sums(g: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """(instants,) each instant's cells times ``kernel``, summed in an order fixed by the shapes."""
+    out: np.ndarray = np.einsum("nc,c->n", g, kernel)
     return out
 
 
