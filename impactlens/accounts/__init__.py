@@ -1,4 +1,4 @@
-"""Accounts: plans, secrets, organisations, users, API keys, sessions, idempotency."""
+"""Accounts: plans, secrets, organisations, users, API keys, sessions, sign-in lockout (lockout.py)."""
 
 from .plans import PLANS, Plan, get_plan
 from .service import AccountService, AuthError, Principal
