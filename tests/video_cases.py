@@ -57,15 +57,18 @@ def write_video(
     options: dict[str, str] | None = None,
     audio: bool = False,
     faststart: bool = False,
+    pix_fmt: str = "yuv420p",
+    fmt: str | None = None,
 ) -> Path:
-    """Encodes frames at a constant rate, or at the given presentation times (ms) for VFR."""
+    """Encodes frames at a constant rate, or at the given presentation times (ms) for VFR.
+    ``fmt`` names the container when the suffix does not (e.g. "h264": a bare stream)."""
     w, h = size
     make = frame or scene(w, h)
     container_options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(path), mode="w", options=container_options) as c:
+    with av.open(str(path), mode="w", format=fmt, options=container_options) as c:
         s = c.add_stream(codec, rate=fps)
         s.width, s.height = w, h
-        s.pix_fmt = "yuv420p"
+        s.pix_fmt = pix_fmt
         s.options = {"preset": "ultrafast", **(options or {})}
         if pts_ms is not None:
             s.codec_context.time_base = Fraction(1, 1000)
@@ -104,4 +107,40 @@ def write_audio_only(path: Path, seconds: float = 2.0) -> Path:
     with av.open(str(path), mode="w") as c:
         a = c.add_stream("aac", rate=44100)
         _write_tone(c, a, seconds)
+    return path
+
+
+def write_cover_art_audio(path: Path, seconds: float = 2.0) -> Path:
+    """Audio with a JPEG cover: an MP4 whose only video stream is an attached picture."""
+    from tests.media_cases import jpeg, photo
+
+    with av.open(str(path), mode="w", format="mp4") as c:
+        a = c.add_stream("aac", rate=44100)
+        v = c.add_stream("mjpeg", rate=1)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuvj420p"
+        v.disposition = av.stream.Disposition.attached_pic
+        c.start_encoding()
+        packet = av.Packet(jpeg(photo(64, 64)))
+        packet.stream, packet.pts, packet.dts = v, 0, 0
+        c.mux(packet)
+        _write_tone(c, a, seconds)
+    return path
+
+
+def write_two_video_streams(path: Path, small: tuple[int, int], large: tuple[int, int], frames: int = 10) -> Path:
+    """A Matroska file whose first video stream is a small preview and second the picture."""
+    with av.open(str(path), mode="w") as c:
+        streams = []
+        for w, h in (small, large):
+            s = c.add_stream("ffv1", rate=10)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            streams.append(s)
+        for i in range(frames):
+            for s in streams:
+                vf = av.VideoFrame.from_ndarray(np.full((s.height, s.width, 3), 20 * (i + 1) % 256, np.uint8), "rgb24")
+                for p in s.encode(vf):
+                    c.mux(p)
+        for s in streams:
+            for p in s.encode():
+                c.mux(p)
     return path

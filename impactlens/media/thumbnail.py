@@ -31,10 +31,12 @@ def image_thumbnail(data: bytes, side: int = THUMB_SIDE, max_pixels: int = 100_0
 
 
 def video_thumbnail(path: str | Path, side: int = THUMB_SIDE) -> bytes:
-    """The first decodable frame of a video, as a small JPEG."""
+    """The first decodable frame of the analysed video stream, as a small JPEG."""
     import av
 
+    from .video_io import video_stream
+
     with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
+        for frame in container.decode(video_stream(container)):
             return _jpeg(frame.to_image(), side)  # type: ignore[no-untyped-call]
     raise ValueError("the video has no decodable frame")

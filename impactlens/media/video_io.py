@@ -89,17 +89,39 @@ def _looks_like_video(path: Path) -> bool:
     return head[:1] == b"\x47" and path.stat().st_size % 188 == 0  # MPEG-TS packets
 
 
+# Streams that hold a still, not the moving picture: an audio file's cover art, thumbnails.
+_STILL = av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails | av.stream.Disposition.still_image
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The stream analysed: the largest moving picture (a file may carry a small preview
+    track first, or an audio file its cover art as a "video" stream); ties go to the one
+    flagged default, then to the first. MediaError no_video_stream when there is none."""
+    moving = [s for s in container.streams.video if not (int(s.disposition) & _STILL)]
+    if not moving:
+        if container.streams.video:
+            what = "only a cover picture"
+        else:
+            what = "audio only" if container.streams.audio else "no audio or video"
+        raise MediaError(f"the file has no video stream ({what})", "no_video_stream")
+    default = int(av.stream.Disposition.default)
+
+    def rank(s: av.video.stream.VideoStream) -> tuple[int, int, int]:
+        ctx = s.codec_context
+        return (int(ctx.width or 0) * int(ctx.height or 0), int(s.disposition) & default, -s.index)
+
+    return max(moving, key=rank)
+
+
 def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo:
     """Read the header (and the first frame, for rotation); reject what cannot be analysed."""
     container = _open(path)
     with container:
         fmt = container.format.name
-        if not container.streams.video:
-            kind = "audio only" if container.streams.audio else "no audio or video"
-            raise MediaError(f"the file has no video stream ({kind})", "no_video_stream")
         if any(fmt == d or fmt.endswith(d) for d in _IMAGE_DEMUXERS) or fmt.startswith("image2"):
-            raise MediaError(f"this is a still image ({fmt}), not a video", "not_a_video")
-        stream = container.streams.video[0]
+            if container.streams.video:
+                raise MediaError(f"this is a still image ({fmt}), not a video", "not_a_video")
+        stream = video_stream(container)
         ctx = stream.codec_context
         cw, ch = int(ctx.width or 0), int(ctx.height or 0)
         duration = _duration(container, stream)
@@ -112,11 +134,19 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
             raise MediaError(f"the first frame cannot be decoded: {exc}", "corrupt_media") from exc
         if first is None:
             raise MediaError("the video stream has no decodable frame", "empty_video")
+        first_t = first.time
+        if first_t is None:
+            # A raw elementary stream (.h264, .hevc): frames without timestamps, so no instant
+            # can be placed in time.
+            raise MediaError(
+                f"the video has no timestamps (a bare {stream.codec_context.name} stream, not in a container): "
+                "upload it as MP4, MOV, MKV or WebM",
+                "unsupported_media",
+            )
         rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
         interlaced = bool(first.interlaced_frame)
         cw, ch = cw or first.width, ch or first.height
         has_audio = bool(container.streams.audio)
-        first_t = first.time
         # Everything read off the stream is read here: its memory goes with the container,
         # and reading it after the close crashed the process (a VFR MPEG-TS upload did).
         avg = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -125,6 +155,8 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         frames = int(stream.frames) or None
     if cw < MIN_SIDE or ch < MIN_SIDE:
         raise MediaError(f"video is {cw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
+    last_pts = _last_pts_s(path, max_duration_s)
+    duration = _length(duration, first_t, last_pts)
     if cw * ch > max_pixels:
         raise MediaError(f"video is {cw}x{ch}; the limit is {max_pixels:,} pixels per frame", "video_too_large")
     if duration is not None and duration > max_duration_s:
@@ -136,7 +168,6 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
     if vfr:
         warnings.append(f"variable frame rate (average {fps:.2f} fps): samples follow presentation times")
     w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
-    last_pts = _last_pts_s(path, max_duration_s)
     return VideoInfo(
         container=fmt,
         codec=codec,
@@ -151,8 +182,19 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         has_audio=has_audio,
         frames=frames,
         warnings=warnings,
-        last_frame_s=None if last_pts is None or first_t is None else max(0.0, last_pts - first_t),
+        last_frame_s=None if last_pts is None else max(0.0, last_pts - first_t),
     )
+
+
+def _length(duration: float | None, first_t: float, last_pts: float | None) -> float | None:
+    """The header's duration as a length. Some muxers (Matroska's) write the end time there,
+    so a video whose first frame is at 5 s and last at 5.5 s says 5.5 s, and was refused as
+    truncated; when the packets fit that reading clearly better, the first frame's time is
+    taken off. A cut file fits neither and keeps its header's claim."""
+    if duration is None or last_pts is None or first_t <= 0:
+        return duration
+    as_end, as_length = abs(duration - last_pts), abs(duration - (last_pts - first_t))
+    return duration - first_t if as_end + 0.5 < as_length else duration
 
 
 def _last_pts_s(path: str | Path, limit_s: float) -> float | None:
@@ -163,7 +205,7 @@ def _last_pts_s(path: str | Path, limit_s: float) -> float | None:
     past ``limit_s`` (decoding refuses such a video anyway)."""
     for seek in (True, False):
         with _open(path) as container:
-            stream = container.streams.video[0]
+            stream = video_stream(container)
             tb = stream.time_base
             if tb is None:
                 return None
@@ -211,7 +253,7 @@ def scan_extent(path: str | Path, max_duration_s: float) -> float:
     MediaError video_too_long as soon as the limit is passed."""
     container = _open(path)
     with container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         tb = stream.time_base
         if tb is None:
             raise MediaError("the video stream has no time base", "corrupt_media")
@@ -272,7 +314,7 @@ def iter_samples(
     coded_w, coded_h = (out_h, out_w) if info.rotation in (90, 270) else (out_w, out_h)
     container = _open(path)
     with container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         stream.thread_type = "AUTO"
         held: av.VideoFrame | None = None
         held_t = 0.0

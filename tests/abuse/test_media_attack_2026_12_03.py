@@ -60,3 +60,88 @@ def test_a_wide_range_picture_is_analysed_and_thumbnailed_as_the_8_bit_picture_i
     wide = WIDE[kind](g)
     assert _analysed(world, wide, f"{kind}.tif") == _analysed(world, twin, "twin.png")
     assert image_thumbnail(wide) == image_thumbnail(twin)
+
+
+def _refused(world: World, data: bytes, status: int, code: str) -> dict[str, Any]:
+    """Uploads ``data``: refused with (status, code) as JSON, nothing stored or queued."""
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    r = world.upload(o, asset, data, filename="upload.bin")
+    assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
+    assert list(world.services.blobs.list("orgs/")) == []
+    assert world.services.table.query("JOBQ#queued", index="GSI1").items == []
+    assert world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["status"] == "awaiting_upload"
+    return dict(r.json()["error"])
+
+
+def _done(world: World, data: bytes, name: str = "upload.bin") -> dict[str, Any]:
+    """Uploads ``data`` and runs its job: the stored analysis."""
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    r = world.upload(o, asset, data, filename=name)
+    assert r.status_code == 202, r.text
+    world.run_jobs()
+    got = world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()
+    assert got["status"] == "done", got
+    return dict(world.client.get(f"/v1/assets/{asset}/results", headers=o.headers).json()["analysis"])
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_a_bare_video_stream_without_timestamps_is_refused_as_unsupported(
+    world: World, tmp_path: Path, codec: str
+) -> None:
+    """A raw .h264/.hevc stream has no timestamps; it was refused as an empty video."""
+    from tests.video_cases import write_video
+
+    fmt = "h264" if codec == "libx264" else "hevc"
+    data = write_video(tmp_path / f"v.{fmt}", seconds=1.0, size=(96, 64), codec=codec, fmt=fmt).read_bytes()
+    error = _refused(world, data, 415, "unsupported_media")
+    assert "no timestamps" in error["message"] and "MP4" in error["message"]
+
+
+def test_audio_with_cover_art_is_refused_as_having_no_video(world: World, tmp_path: Path) -> None:
+    from tests.video_cases import write_cover_art_audio
+
+    error = _refused(world, write_cover_art_audio(tmp_path / "song.m4a").read_bytes(), 415, "no_video_stream")
+    assert "cover picture" in error["message"]
+
+
+def test_the_largest_video_stream_is_analysed_not_a_preview_track(world: World, tmp_path: Path) -> None:
+    from tests.video_cases import write_two_video_streams
+
+    data = write_two_video_streams(tmp_path / "two.mkv", small=(16, 16), large=(96, 64)).read_bytes()
+    a = _done(world, data)
+    assert (a["width"], a["height"]) == (96, 64)
+
+
+def test_a_video_whose_first_frame_is_late_is_not_refused_as_truncated(world: World, tmp_path: Path) -> None:
+    """Matroska writes its end time as the duration: first frame at 5 s, last at 5.8 s said
+    5.9 s, against 0.9 s of packets: refused 422 truncated_media before."""
+    from tests.video_cases import grey_frames, write_video
+
+    pts = [5000 + 100 * i for i in range(9)]
+    path = write_video(tmp_path / "late.mkv", size=(96, 64), frame=grey_frames(96, 64), pts_ms=pts, codec="ffv1")
+    a = _done(world, path.read_bytes())
+    assert a["duration_s"] == pytest.approx(0.9, abs=0.11) and len(a["timeline"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt", "size", "rotation"),
+    [
+        ("h264-10bit.mp4", "libx264", "yuv420p10le", (96, 64), None),
+        ("hevc-10bit.mp4", "libx265", "yuv420p10le", (96, 64), None),
+        ("vp9-alpha.webm", "libvpx-vp9", "yuva420p", (96, 64), None),
+        ("odd-97x65.mkv", "ffv1", "yuv444p", (97, 65), None),
+        ("odd-rotated.mp4", "mpeg4", "yuv420p", (98, 66), 90),
+        ("grey.mkv", "ffv1", "gray", (96, 64), None),
+    ],
+)
+def test_unusual_but_valid_videos_are_analysed_upright_at_their_display_size(
+    world: World, tmp_path: Path, name: str, codec: str, pix_fmt: str, size: tuple[int, int], rotation: int | None
+) -> None:
+    from tests.video_cases import write_video
+
+    path = write_video(tmp_path / name, seconds=1.0, fps=10, size=size, codec=codec, pix_fmt=pix_fmt, rotation=rotation)
+    a = _done(world, path.read_bytes())
+    shown = size[::-1] if rotation in (90, -90, 270) else size
+    assert (a["width"], a["height"]) == shown and len(a["timeline"]) == 2
