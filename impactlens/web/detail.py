@@ -34,7 +34,7 @@ from ..services import Services
 from ..storage.base import BlobNotFoundError, InvalidKeyError, check_key
 from ..storage.local import LocalBlobStore
 from .deps import FragmentUser, PageUser
-from .templating import render
+from .templating import ordinal, render
 
 router = APIRouter()
 DISPLAY_LONG_SIDE = 1280  # enough for a detail view on a large screen; originals can be 50 MP
@@ -74,13 +74,6 @@ def _load(services: Services, org: str, asset: str) -> tuple[dict[str, Any] | No
     version = item.get("result_version")
     stored = services.repo.get_result(org, asset, str(version)) if version else None
     return item, (json.loads(stored["analysis"]) if stored else None)
-
-
-def ordinal(percentile: float) -> str:
-    """'99th' for 99.9: floored, so only an asset above the whole reference set reads 100th."""
-    n = int(math.floor(percentile))
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def gauge_arc(value: float) -> str:

@@ -29,12 +29,16 @@ def distribution(assets: list[Item]) -> list[dict[str, Any]]:
 
 
 def best_and_worst(assets: list[Item], n: int = 5) -> tuple[list[Item], list[Item]]:
+    """The top and bottom ``n`` by memorability, never the same asset in both: with few assets
+    the upper half is "best" and the rest "weakest" (one asset alone is neither best nor worst)."""
     ranked = sorted(scored(assets), key=memorability, reverse=True)
-    return ranked[:n], list(reversed(ranked[-n:])) if len(ranked) > n else list(reversed(ranked))
+    k = min(n, len(ranked) // 2)
+    return ranked[:k], list(reversed(ranked[k:]))[:k]
 
 
-def over_time(assets: list[Item], width: int = 600, height: int = 160) -> dict[str, Any]:
-    """Mean memorability per day of upload, as SVG polyline points and a table."""
+def over_time(assets: list[Item], width: int = 320, height: int = 160) -> dict[str, Any]:
+    """Mean memorability per day of upload, as SVG polyline points and a table. The viewBox is
+    about as wide as the card it is drawn in, so its 11-unit labels stay readable."""
     days: dict[str, list[float]] = defaultdict(list)
     for a in scored(assets):
         days[time.strftime("%Y-%m-%d", time.gmtime(float(a.get("created_at", 0))))].append(memorability(a))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,72 @@ def _fmt_pct(value: Any) -> str:
         return "–"
 
 
+def ordinal(percentile: float) -> str:
+    """'99th' for 99.9: floored, so only an asset above the whole reference set reads 100th."""
+    n = int(math.floor(percentile))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _fmt_percentile(value: Any) -> str:
+    try:
+        return ordinal(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return "–"
+
+
+# The scores kept per asset and in the aggregates, in the order they are shown, with the words a
+# creative team reads (the stored keys are the API's) and how each is formatted.
+SCORES: dict[str, tuple[str, str, str]] = {
+    "memorability": ("Memorability", "score", "predicted chance a viewer remembers it after one look (0 to 1)"),
+    "memorability_percentile": (
+        "Percentile", "percentile", "rank against 500 everyday scene photographs (50th is typical)"
+    ),
+    "memorability_first_3s": ("Memorability, first 3 s", "score", "videos only: the mean over the opening 3 seconds"),
+}
+
+
+def score_order(keys: Any) -> list[str]:
+    """Known scores first in SCORES order, then any other key alphabetically."""
+    return sorted(keys, key=lambda k: (list(SCORES).index(k) if k in SCORES else len(SCORES), k))
+
+
+def _score_label(key: str) -> str:
+    return SCORES[key][0] if key in SCORES else key.replace("_", " ").capitalize()
+
+
+def _score_hint(key: str) -> str:
+    return SCORES[key][2] if key in SCORES else ""
+
+
+def _fmt_metric(value: Any, key: str) -> str:
+    """A score as its kind reads: 0.73 for a probability, 74th for a percentile."""
+    kind = SCORES[key][1] if key in SCORES else "score"
+    return _fmt_percentile(value) if kind == "percentile" else _fmt_score(value)
+
+
+def _fmt_spread(value: Any, key: str) -> str:
+    """A standard deviation in the score's unit (percentile points for a percentile)."""
+    kind = SCORES[key][1] if key in SCORES else "score"
+    try:
+        return f"±{float(value):.0f} pts" if kind == "percentile" else f"±{float(value):.2f}"
+    except (TypeError, ValueError):
+        return "–"
+
+
+def _fmt_bytes(value: Any) -> str:
+    """1.5 GB, 50 MB, 980 KB: binary units, as file managers show sizes."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" or n >= 10 or n == int(n) else f"{n:.1f} {unit}"
+        n /= 1024
+    return "–"  # not reached
+
+
 def _fmt_time(value: Any) -> str:
     try:
         return time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(value)))
@@ -56,6 +123,13 @@ def _fmt_time(value: Any) -> str:
 env.filters["score"] = _fmt_score
 env.filters["pct"] = _fmt_pct
 env.filters["when"] = _fmt_time
+env.filters["percentile"] = _fmt_percentile
+env.filters["bytes"] = _fmt_bytes
+env.filters["metric"] = _fmt_metric
+env.filters["spread"] = _fmt_spread
+env.filters["score_label"] = _score_label
+env.filters["score_hint"] = _score_hint
+env.filters["score_order"] = score_order
 
 
 def org_summary(services: Services, org: str) -> dict[str, Any]:

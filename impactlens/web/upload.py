@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from ..accounts import get_plan
 from ..api.deps import ServicesDep
 from ..jobs.analysis import asset_prefix, source_key
 from ..media.thumbnail import THUMB_SIDE, image_thumbnail, video_thumbnail
@@ -25,9 +26,17 @@ PLACEHOLDER = (
 
 
 @router.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, principal: PageUser, services: ServicesDep) -> HTMLResponse:
+def upload_page(
+    request: Request,
+    principal: PageUser,
+    services: ServicesDep,
+    target: Annotated[str | None, Query(max_length=127)] = None,
+) -> HTMLResponse:
+    """``target=brand/campaign`` preselects the campaign (the campaign page links here)."""
     brands = catalog(services, principal.org)
-    return render(request, "upload.html", {"title": "Upload", "active": "upload", "brands": brands})
+    plan = get_plan(principal.plan)
+    ctx = {"title": "Upload", "active": "upload", "brands": brands, "target": target, "plan": plan}
+    return render(request, "upload.html", ctx)
 
 
 def _make_thumb(services: Services, item: dict[str, Any]) -> bytes:

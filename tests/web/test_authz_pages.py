@@ -39,6 +39,7 @@ ROUTES: list[tuple[str, str, dict[str, str] | None, str, bool, bool]] = [
     ("GET", "/brands/{brand}", None, "page", False, True),
     ("GET", "/brands/{brand}/campaigns/{campaign}", None, "page", False, True),
     ("GET", "/brands/{brand}/campaigns/{campaign}/report", None, "page", False, True),
+    ("GET", "/brands/{brand}/campaigns/{campaign}/export.csv", None, "page", False, True),
     ("POST", "/brands", {"name": "Sneaky brand"}, "page", True, False),
     ("POST", "/campaigns", {"brand": "vb", "name": "Sneaky campaign"}, "page", True, True),
     ("POST", "/assets/{asset}/move", {"target": "vb/vc2"}, "page", False, True),

@@ -124,7 +124,7 @@ def test_compare_two_assets_shows_heatmaps_scores_and_winners(
     admin_page.wait_for_url(re.compile(r"/compare\?ids="))
     assert admin_page.locator("figure img").count() == 2
     wait_for(admin_page, "[...document.querySelectorAll('figure img')].every(i => i.naturalWidth > 0)")
-    row = admin_page.locator("tr", has=admin_page.get_by_role("rowheader", name="memorability", exact=True))
+    row = admin_page.locator("tr", has=admin_page.get_by_role("rowheader", name="Memorability", exact=True))
     values = [float(v) for v in row.locator("td.num").all_inner_texts()]
     winner = row.locator("td").last.inner_text()
     assert row.locator("td.win").count() == 1
@@ -134,8 +134,7 @@ def test_compare_two_assets_shows_heatmaps_scores_and_winners(
 
 
 def _asset_count(page: Any) -> int:
-    text = page.locator(".stat").first.inner_text()
-    return int(text.split()[-1])
+    return int(page.locator(".stat .value").first.inner_text())
 
 
 def test_campaign_view_changes_after_a_move(admin_page: Any, live_server: LiveServer, uploaded: dict[str, Any]) -> None:
@@ -147,6 +146,7 @@ def test_campaign_view_changes_after_a_move(admin_page: Any, live_server: LiveSe
     first = admin_page.locator("#campaign-assets tbody tr").first
     moved_name = first.locator("td").first.inner_text()
     first.get_by_role("combobox").select_option(label="Winter Coats / Teaser")
+    admin_page.once("dialog", lambda d: d.accept())  # the move asks first (data-confirm)
     first.get_by_role("button", name="Move").click()
     admin_page.wait_for_url(re.compile(r"moved="))
     deadline = time.monotonic() + 20

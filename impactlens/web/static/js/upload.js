@@ -28,12 +28,17 @@ const MESSAGES = {
 };
 
 const list = document.getElementById("files");
+const summary = document.getElementById("upload-summary");
+const tally = { ok: 0, error: 0, total: 0 };
 const form = document.getElementById("upload-form");
 const zone = document.getElementById("dropzone");
 const input = document.getElementById("up-files");
 
 function describe(status, body) {
   const err = body && body.error;
+  if (err && err.code === "upload_too_large") {
+    return `The file is larger than your plan's ${form.dataset.maxLabel} a file. (${err.code})`;
+  }
   if (err && MESSAGES[err.code]) return `${MESSAGES[err.code]} (${err.code})`;
   if (err) return `${err.message} (${err.code})`;
   if (status === 0) return "The connection failed; check the network and retry.";
@@ -55,8 +60,36 @@ function row(file) {
   list.append(li);
   return {
     li, bar,
-    say(text, kind) { msg.textContent = text; msg.className = `msg ${kind || ""}`; li.dataset.state = kind || "busy"; },
+    say(text, kind) {
+      msg.textContent = text;
+      msg.className = `msg ${kind || ""}`;
+      li.dataset.state = kind || "busy";
+      // A refused file's bar would read as "done": hide it, the message says what happened.
+      bar.hidden = kind === "error";
+      if (kind === "ok" || kind === "error") { tally[kind] += 1; summarise(); }
+    },
+    link(asset) {
+      const a = document.createElement("a");
+      a.href = `/assets/${encodeURIComponent(asset)}`;
+      a.textContent = "open its page";
+      a.className = "open";
+      msg.append(" ", a, " to follow the analysis.");
+    },
   };
+}
+
+function summarise() {
+  const waiting = tally.total - tally.ok - tally.error;
+  const parts = [`${tally.ok} of ${tally.total} uploaded`];
+  if (tally.error) parts.push(`${tally.error} refused (reasons below)`);
+  if (waiting) parts.push(`${waiting} in progress`);
+  summary.textContent = parts.join("; ") + ".";
+  summary.className = tally.error ? "notice error" : waiting ? "muted" : "notice ok";
+}
+
+function size(n) {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GB`;
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`;
 }
 
 function send(method, url, body, headers, onProgress) {
@@ -77,6 +110,13 @@ function send(method, url, body, headers, onProgress) {
 
 async function uploadOne(file, brand, campaign) {
   const r = row(file);
+  const limit = Number(form.dataset.maxBytes || 0);
+  if (limit && file.size > limit) {
+    // Refused before sending: a file over the plan's limit would upload in full only to be refused.
+    r.say(`This file is ${size(file.size)}; your plan accepts up to ${form.dataset.maxLabel} a file. `
+      + "Export a smaller version (lower bitrate or resolution) and upload that. (upload_too_large)", "error");
+    return;
+  }
   r.say("creating the asset…");
   const created = await fetch("/v1/assets", {
     method: "POST",
@@ -102,7 +142,8 @@ async function uploadOne(file, brand, campaign) {
   }
   if (res.status >= 200 && res.status < 300) {
     r.bar.value = 1;
-    r.say("uploaded; the analysis is queued.", "ok");
+    r.say("uploaded; the analysis is queued:", "ok");
+    r.link(asset.asset);
   } else {
     r.say(describe(res.status, res.body), "error");
     // The refused file leaves no empty asset behind in the library.
@@ -115,6 +156,8 @@ async function uploadAll(files) {
   const [brand, campaign] = form.elements.target.value.split("/");
   // Three at a time: many files at once should not starve the page of connections.
   const queue = Array.from(files);
+  tally.total += queue.length;
+  summarise();
   const workers = Array.from({ length: Math.min(3, queue.length) }, async () => {
     while (queue.length) await uploadOne(queue.shift(), brand, campaign);
   });

@@ -1,0 +1,97 @@
+"""A campaign's assets as CSV (scores and attention share per AOI), for a spreadsheet.
+
+The rows are what the campaign view lists (the asset items, one key-range query) plus, for the
+analysed ones, the stored result's attention per AOI (one read each): the same numbers as
+/v1/assets/{id}/results, never recomputed here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+
+from ..api.deps import ServicesDep
+from ..db.table import Item
+from ..services import Services
+from .deps import PageNotFound, PageUser
+from .library import SLUG
+from .listing import SORT_ALL_LIMIT, scope_assets
+
+router = APIRouter()
+Slug = Annotated[str, Path(max_length=63, pattern=SLUG)]
+SCORE_COLUMNS = ("memorability", "memorability_percentile", "memorability_first_3s")
+# A cell starting with one of these is a formula to Excel or LibreOffice: names are users' text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _number(value: Any, digits: int) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def _attention(services: Services, org: str, item: Item) -> dict[str, dict[str, float]]:
+    """Per user AOI: 'share' (an image's share, a video's whole-video share) and, for a video,
+    'first_3s'. Empty while the asset has no result."""
+    version = item.get("result_version")
+    stored = services.repo.get_result(org, item["asset"], str(version)) if version else None
+    if stored is None:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for a in json.loads(stored["analysis"]).get("attention", []):
+        shares = {"share": a["share"] if "share" in a else a.get("whole")}
+        if "first_3s" in a:
+            shares["first_3s"] = a["first_3s"]
+        out[str(a["name"])] = shares
+    return out
+
+
+def campaign_csv(services: Services, org: str, brand: str, campaign: str) -> str:
+    assets = scope_assets(services, org, brand, campaign, SORT_ALL_LIMIT)
+    attention = {a["asset"]: _attention(services, org, a) for a in assets}
+    names = sorted({n for shares in attention.values() for n in shares})
+    timed = sorted({n for shares in attention.values() for n, s in shares.items() if "first_3s" in s})
+    out = io.StringIO()
+    # The BOM lets Excel read the file as UTF-8 (asset names are often not ASCII).
+    out.write("\ufeff")
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(
+        ["asset", "name", "kind", "status", "uploaded_utc", *SCORE_COLUMNS, "best_aoi", "best_aoi_share"]
+        + [f"share_{n}" for n in names]
+        + [f"share_first_3s_{n}" for n in timed]
+    )
+    for a in assets:
+        scores, best, shares = a.get("scores") or {}, a.get("best_aoi") or {}, attention[a["asset"]]
+        uploaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(a.get("created_at", 0))))
+        w.writerow(
+            [a["asset"], _cell(a.get("name")), a.get("kind", ""), a.get("status", ""), uploaded]
+            + [_number(scores.get(k), 1 if k.endswith("percentile") else 4) for k in SCORE_COLUMNS]
+            + [_cell(best.get("name")), _number(best.get("share"), 4)]
+            + [_number(shares.get(n, {}).get("share"), 4) for n in names]
+            + [_number(shares.get(n, {}).get("first_3s"), 4) for n in timed]
+        )
+    return out.getvalue()
+
+
+@router.get("/brands/{brand}/campaigns/{campaign}/export.csv")
+def campaign_export(brand: Slug, campaign: Slug, principal: PageUser, services: ServicesDep) -> Response:
+    """Every asset of one of the caller's organisation's campaigns; another organisation's
+    campaign reads exactly like a missing one (404)."""
+    if services.repo.get_campaign(principal.org, brand, campaign) is None:
+        raise PageNotFound(f"There is no campaign {brand}/{campaign}.")
+    body = campaign_csv(services, principal.org, brand, campaign)
+    filename = f"{brand}-{campaign}-assets.csv"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"}
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers)
