@@ -116,14 +116,14 @@ def app_page_routes(app: Any) -> set[tuple[str, str]]:
     """Every (method, path) the app serves outside /v1, walking included routers."""
     found: set[tuple[str, str]] = set()
 
-    def walk(routes: list[Any]) -> None:
+    def walk(routes: list[Any], prefix: str) -> None:
         for r in routes:
-            if hasattr(r, "original_router"):
-                walk(r.original_router.routes)
-            elif isinstance(r, APIRoute) and not r.path.startswith("/v1/"):
-                found.update((m, r.path) for m in r.methods if m != "HEAD")
+            if hasattr(r, "original_router"):  # an included router: its routes under the include's prefix
+                walk(r.original_router.routes, prefix + getattr(getattr(r, "include_context", None), "prefix", ""))
+            elif isinstance(r, APIRoute) and not (path := prefix + r.path).startswith("/v1/"):
+                found.update((m, path) for m in r.methods if m != "HEAD")
 
-    walk(app.routes)
+    walk(app.routes, "")
     return found - {("GET", p) for p in ("/healthz", "/metrics", "/openapi.json")}
 
 
