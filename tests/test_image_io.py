@@ -168,3 +168,87 @@ def test_a_sixteen_bit_png_keeps_its_formats_range():
     decoded = decode_image(mc._encode(Image.fromarray(arr), "PNG"), LIMIT)
     assert decoded.original_mode == "I;16"
     assert np.asarray(decoded.image)[0, -1, 0] == round(30_000 * 255 / 65535)  # 117: dark stays dark
+
+
+def _oriented(fmt: str, orientation: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    kw = {"lossless": True} if fmt == "WEBP" else {"quality": 95} if fmt == "JPEG" else {}
+    return mc._encode(mc.photo(*size), fmt, exif=exif.tobytes(), **kw)
+
+
+def _upright(data: bytes):
+    """Pillow's own reading of the file as displayed (its TIFF reader turns it while loading)."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_shown_upright_once(fmt: str, orientation: int) -> None:
+    """TIFF was turned twice (Pillow turns it while loading): orientation 6 came out upside
+    down at the stored 64x48 instead of 48x64."""
+    import numpy as np
+
+    data = _oriented(fmt, orientation)
+    decoded = decode_image(data, LIMIT)
+    want = _upright(data)
+    assert (decoded.height, decoded.width) == want.shape[:2] == ((64, 48) if orientation >= 5 else (48, 64))
+    assert np.array_equal(np.asarray(decoded.image), want)
+    assert any(f"EXIF orientation {orientation} applied" in w for w in decoded.warnings) is (orientation != 1)
+
+
+def test_a_large_oriented_tiff_is_redrawn_upright_at_full_size() -> None:
+    import numpy as np
+
+    data = _oriented("TIFF", 6, size=(2100, 40))  # reduced for the analysis, redrawn for the heatmap
+    decoded = decode_image(data, LIMIT)
+    assert (decoded.width, decoded.height) == (40, 2100) and decoded.image.size == (20, 1050)
+    assert np.array_equal(np.asarray(decoded.full_image().convert("RGB")), _upright(data))
+
+
+def test_an_invalid_exif_orientation_is_ignored_and_said_so() -> None:
+    decoded = decode_image(_oriented("JPEG", 9), LIMIT)
+    assert (decoded.width, decoded.height) == (64, 48)
+    assert decoded.warnings == ["EXIF orientation 9 is not a valid value: ignored"]
+
+
+@pytest.mark.parametrize("size", [(16, 40_000), (50_000, 16), (17, 2049)])
+def test_an_extreme_aspect_ratio_is_reduced_without_padding(size: tuple[int, int]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    decoded = decode_image(mc._encode(Image.new("RGB", size, (200, 120, 40)), "PNG"), LIMIT)
+    assert (decoded.width, decoded.height) == size
+    assert np.array_equal(np.unique(np.asarray(decoded.image).reshape(-1, 3), axis=0), [[200, 120, 40]])
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "AVIF", "TIFF", "GIF"])
+@pytest.mark.parametrize("keep", [40, 0.5, 0.9])
+def test_a_cut_image_is_corrupt_whichever_part_is_missing(fmt: str, keep: float) -> None:
+    """A header cut short was 'not a recognised image format' (PNG, TIFF, GIF: 415)."""
+    data = mc._encode(mc.photo(320, 240), fmt)
+    with pytest.raises(MediaError) as err:
+        decode_image(data[: int(keep if keep > 1 else len(data) * keep)], LIMIT)
+    assert err.value.code == "corrupt_image", err.value.message
+
+
+def test_every_frame_count_note_names_the_format_and_the_first_frame() -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    mc.photo(64, 48).save(buf, "TIFF", save_all=True, append_images=[mc.photo(64, 48, 1)])
+    decoded = decode_image(buf.getvalue(), LIMIT)
+    assert decoded.warnings == ["TIFF image with 2 frames (animated or multi-page): the first frame was analysed"]
+    assert decode_image(mc.animated_gif(), LIMIT).warnings[0].startswith("GIF image with 3 frames")
+    assert Image.open(io.BytesIO(buf.getvalue())).n_frames == 2

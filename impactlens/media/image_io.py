@@ -34,6 +34,21 @@ STRIP_PIXELS = 1 << 21
 # comes in; anything else is unsupported_media before a decoder runs.
 IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "TIFF")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+# Signatures of the decoded formats that no video container starts with: a file carrying one
+# whose header Pillow refuses (cut short, a text chunk that inflates past its limit) is a
+# broken image, refused with an image's code, not taken for a video or an unknown format.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+def has_image_signature(head: bytes) -> bool:
+    """Whether the file's first 12 bytes are those of a decoded image format (AVIF's ftyp
+    box is told from a video's by its brand)."""
+    return (
+        head.startswith(IMAGE_SIGNATURES)
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        or (head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS)
+    )
 
 
 @dataclass
@@ -82,6 +97,8 @@ def _open(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except UnidentifiedImageError as exc:
+        if has_image_signature(data[:12]):
+            raise MediaError("the image header is cut short or corrupt", "corrupt_image") from exc
         raise MediaError("not a recognised image format", "unsupported_media") from exc
     except Image.DecompressionBombError as exc:
         raise MediaError(f"image too large to decode safely: {exc}", "image_too_large") from exc
@@ -192,9 +209,11 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
     if min(width, height) < MIN_SIDE:
         raise MediaError(f"image is {width}x{height}; both sides must be >= {MIN_SIDE} px", "image_too_small")
     notes: list[str] = []
-    frames = getattr(im, "n_frames", 1)
+    frames = _frames(im)
     if frames > 1:
-        notes.append(f"animated image with {frames} frames: the first frame was analysed")
+        # GIF/WebP/AVIF animations, multi-page TIFFs, MPO's second picture: the first is the
+        # still an ad shows where it cannot play, and the one analysed.
+        notes.append(f"{im.format} image with {frames} frames (animated or multi-page): the first frame was analysed")
     fmt, mode = im.format or "unknown", im.mode
     orientation = _orientation(im)
     if im.format == "JPEG" and max(width, height) > WORK_LONG_SIDE:
@@ -202,9 +221,20 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         target = math.ceil(max(width, height) / WORK_LONG_SIDE)
         im.draft(im.mode, (max(1, width // target), max(1, height // target)))
     _load(im)
+    if orientation is not None and orientation not in _TRANSPOSE and orientation != 1:
+        notes.append(f"EXIF orientation {orientation} is not a valid value: ignored")
+        orientation = None
+    if im.format == "TIFF" and orientation is not None and 0x0112 not in getattr(im, "tag_v2", {0x0112: 0}):
+        # Pillow turns a TIFF upright itself while loading it (and says so by dropping the
+        # tag): turning it again showed orientation 6 upside down, at the unturned size.
+        if orientation != 1:
+            notes.append(f"EXIF orientation {orientation} applied")
+        width, height, orientation = *im.size, None
     if mode == "CMYK":
         notes.append("CMYK converted to RGB")
-    factor = math.ceil(max(im.size) / WORK_LONG_SIDE)
+    # A whole factor, at most the short side: a 16x40000 banner reduced by 20 took 4 columns
+    # of padding into every pixel (a grey of 200 came out 160).
+    factor = max(1, min(math.ceil(max(im.size) / WORK_LONG_SIDE), min(im.size)))
     small = _eight_bit(im, factor, notes)
     del im
     oriented = _orient(small, orientation)
@@ -214,6 +244,15 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         width, height = height, width
     rgb = oriented.convert("RGB") if oriented.mode != "RGB" else oriented
     return DecodedImage(rgb, fmt, mode, width, height, notes, data, orientation)
+
+
+def _frames(im: Image.Image) -> int:
+    """How many frames the file says it holds; counting reads through a GIF, and a broken
+    later frame is no reason to refuse the first."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, EOFError, ValueError, SyntaxError):
+        return 1
 
 
 def _orientation(im: Image.Image) -> int | None:

@@ -7,16 +7,10 @@ from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 
-from .image_io import IMAGE_FORMATS
+from .image_io import IMAGE_FORMATS, has_image_signature
 
 Kind = Literal["image", "video"]
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".3gp", ".wmv"}
-
-
-# Signatures of image formats no video container starts with: such a file whose header
-# Pillow refuses (a text chunk that inflates past its limit, a cut header) is a broken
-# image, for decoding to refuse with an image's code, not a video for the prober.
-IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
 
 
 def _image_signature(p: Path) -> bool:
@@ -25,7 +19,7 @@ def _image_signature(p: Path) -> bool:
             head = f.read(12)
     except OSError:
         return False
-    return head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return has_image_signature(head)
 
 
 def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:

@@ -145,3 +145,11 @@ def test_unusual_but_valid_videos_are_analysed_upright_at_their_display_size(
     a = _done(world, path.read_bytes())
     shown = size[::-1] if rotation in (90, -90, 270) else size
     assert (a["width"], a["height"]) == shown and len(a["timeline"]) == 2
+
+
+@pytest.mark.parametrize(("fmt", "keep"), [("AVIF", 0.5), ("PNG", 40), ("TIFF", 40), ("GIF", 40)])
+def test_a_cut_image_upload_is_a_corrupt_image(world: World, fmt: str, keep: float) -> None:
+    """A cut AVIF was sniffed as a video (its ftyp box) and refused corrupt_media; a PNG,
+    TIFF or GIF cut inside its header was 415 'not a recognised image format'."""
+    data = _encode(photo(320, 240), fmt)
+    _refused(world, data[: int(keep if keep > 1 else len(data) * keep)], 422, "corrupt_image")
