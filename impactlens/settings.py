@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(default=15.0, gt=0)  # renewed every second while a job runs
     job_max_attempts: int = Field(default=3, ge=1)
     job_retry_base_s: float = Field(default=2.0, ge=0)
+    # Embedded table: seconds between sweeps deleting items whose ttl has passed (sessions,
+    # request counters, idempotency markers), DynamoDB's TTL on SQLite; 0 = never.
+    expiry_sweep_interval_s: float = Field(default=60.0, ge=0)
     # AWS: videos at least this long run as a Step Functions execution (chunks analysed by
     # parallel functions) when a state machine is configured; shorter ones in the job runner.
     state_machine_arn: str | None = None

@@ -4,6 +4,10 @@ One ``items`` table keyed by (pk, sk) with a covering index for GSI1, WAL mode, 
 write wrapped in ``BEGIN IMMEDIATE`` so concurrent threads and processes serialise their
 writes (readers never block). Each write appends its change record to ``outbox`` in the same
 transaction: that outbox is this backend's DynamoDB Stream.
+
+Items whose numeric ``ttl`` has passed are deleted by ``expire_items`` (DynamoDB's TTL, which
+this backend otherwise lacks; a worker runs it periodically), found through a partial index
+on a generated ``ttl`` column.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,9 +45,20 @@ from .table import (
     validate_item,
 )
 
-SCHEMA = """
+# The item's top-level ``ttl`` when it is a number, as DynamoDB's TTL reads it (a string or a
+# boolean ttl is ignored there: json_type tells true from 1). Rows that are not strict JSON (NaN
+# written before such numbers were refused) have none: json_type would raise on them. No
+# declared type, so no affinity turns a string into a number. Virtual: computed on write for
+# the index only, so the data column stays the single source.
+TTL_COLUMN = """ttl GENERATED ALWAYS AS (CASE
+    WHEN NOT json_valid(data) THEN NULL
+    WHEN json_type(data, '$.ttl') IN ('integer', 'real') THEN json_extract(data, '$.ttl')
+  END) VIRTUAL"""
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS items (
   pk TEXT NOT NULL, sk TEXT NOT NULL, gsi1pk TEXT, gsi1sk TEXT, data TEXT NOT NULL,
+  {TTL_COLUMN},
   PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
@@ -49,6 +66,18 @@ CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL, old TEXT, new TEXT
 );
 """
+# Partial: only items that carry a ttl are in it, so it costs nothing for the rest.
+TTL_INDEX = "CREATE INDEX IF NOT EXISTS items_ttl ON items (ttl) WHERE ttl IS NOT NULL"
+EXPIRY_BATCH = 500  # rows per write transaction: a few ms of write lock (tests/test_sqlite_expiry.py)
+EXPIRY_PAUSE_S = 0.02  # between batches, so writers waiting on the lock get it first
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """What one ``expire_items`` call did: rows deleted, write transactions it took."""
+
+    deleted: int
+    batches: int
 
 
 _LONG_DIGITS = re.compile(r"\d{19}")
@@ -94,6 +123,21 @@ class SqliteTable:
         self._timeout = busy_timeout_s
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """A database made before items had a ttl column gets it (and its index). Under the
+        write lock, so two processes opening the same old file do not both add it."""
+        def has_ttl(conn: sqlite3.Connection) -> bool:
+            return any(row[1] == "ttl" for row in conn.execute("PRAGMA table_xinfo(items)"))  # lists generated ones
+
+        if has_ttl(self._conn()):
+            self._conn().execute(TTL_INDEX)
+            return
+        with self._tx() as conn:
+            if not has_ttl(conn):
+                conn.execute(f"ALTER TABLE items ADD COLUMN {TTL_COLUMN}")
+            conn.execute(TTL_INDEX)  # reads every row once: the one slow step of an upgrade
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -271,6 +315,54 @@ class SqliteTable:
         with self._tx() as conn:
             for op in ops:
                 self._apply(conn, op, True)
+
+    # Expiry (DynamoDB's TTL) -------------------------------------------------------------
+    def expire_items(
+        self,
+        now: float,
+        *,
+        batch: int = EXPIRY_BATCH,
+        pause_s: float = EXPIRY_PAUSE_S,
+        keep_pk: tuple[str, str] | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> Expiry:
+        """Delete every item whose numeric ``ttl`` is below ``now`` (epoch seconds), as
+        DynamoDB's TTL does; items without one stay. Each deletion is a REMOVE change record
+        with the old image, as TTL deletions are in DynamoDB Streams, so stream consumers see
+        the table as it is. ``batch`` rows per write transaction, ``pause_s`` between them:
+        the write lock is never held for the whole sweep. Items whose PK lies strictly
+        between the two strings of ``keep_pk`` stay whatever their ttl (the caller's guard).
+        ``on_batch(number, deleted)`` runs after each commit, outside the lock (tests)."""
+        if batch < 1:
+            raise TableError("batch must be >= 1")
+        sql = "SELECT pk, sk, data FROM items WHERE ttl < ?"
+        args: list[Any] = [now]
+        if keep_pk is not None:
+            sql += " AND NOT (pk > ? AND pk < ?)"
+            args += list(keep_pk)
+        sql += " ORDER BY ttl LIMIT ?"
+        deleted = batches = 0
+        while True:
+            # A look without the write lock first: most sweeps find nothing to do.
+            if self._conn().execute(sql, [*args, 1]).fetchone() is None:
+                return Expiry(deleted, batches)
+            with self._tx() as conn:
+                rows = conn.execute(sql, [*args, batch]).fetchall()
+                if rows:
+                    conn.executemany("DELETE FROM items WHERE pk=? AND sk=?", [(pk, sk) for pk, sk, _ in rows])
+                    conn.executemany(
+                        "INSERT INTO outbox (event, old, new) VALUES ('REMOVE', ?, NULL)",
+                        [(data.lstrip(_EXACT),) for _, _, data in rows],
+                    )
+            if not rows:
+                return Expiry(deleted, batches)
+            deleted += len(rows)
+            batches += 1
+            if on_batch is not None:
+                on_batch(batches, len(rows))
+            if len(rows) < batch:
+                return Expiry(deleted, batches)
+            time.sleep(pause_s)
 
     # Stream -----------------------------------------------------------------------------
     def read_stream(self, after: str | None = None, limit: int = 100) -> list[StreamRecord]:

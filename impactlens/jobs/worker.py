@@ -27,6 +27,7 @@ from ..pipeline.local import VideoRunner
 from ..services import Services
 from . import scratch
 from .analysis import run_analysis
+from .expiry import ExpirySweeper
 from .webhooks import WebhookDispatcher, enqueue
 
 log = logging.getLogger("impactlens.jobs")
@@ -45,6 +46,7 @@ class JobWorker:
         self._lock = threading.Lock()
         self._consumer = AggregateConsumer(services.table, services.clock)
         self.webhooks = WebhookDispatcher(services, self.id)
+        self.expiry = ExpirySweeper(services, self.settings.expiry_sweep_interval_s)
 
     # Resources, created on first use --------------------------------------------------------
     def engine(self) -> ImageEngine:
@@ -64,6 +66,7 @@ class JobWorker:
         scratch.sweep(self.services)
         self.requeue_expired()
         self.webhooks.start()
+        self.expiry.start()  # its own thread: runs with job_workers=0 too
         for n in range(threads):
             t = threading.Thread(target=self._loop, name=f"impactlens-job-{n}", daemon=True)
             t.start()
@@ -72,6 +75,7 @@ class JobWorker:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self.webhooks.stop(timeout)
+        self.expiry.stop(timeout)
         for t in self._threads:
             t.join(timeout)
         if self._runner is not None:
