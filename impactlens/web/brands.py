@@ -10,7 +10,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ..api.deps import ServicesDep
+from ..api.errors import ApiError
 from ..api.routes.analytics import scope_stats
+from ..api.routes.assets import delete as delete_api_asset
 from ..db.repository import ConflictError
 from ..services import Services
 from .deps import AdminPage, Form, PageNotFound, PageUser
@@ -80,6 +82,7 @@ def campaign_view(
         if (b["brand"], c["campaign"]) != (brand, campaign)
     ]
     ctx["moved"] = request.query_params.get("moved")
+    ctx["deleted"] = "deleted" in request.query_params  # no name echoed: a link could carry any text
     return render(request, "scope.html", {**ctx, "title": ctx["campaign"]["name"], "active": "brands"})
 
 
@@ -125,4 +128,19 @@ def move_asset(asset: str, request: Request, principal: PageUser, services: Serv
         return render(request, "error.html", {"title": "Not moved", "message": "no such campaign"}, 404)
     services.repo.move_asset(principal.org, asset, brand, campaign)
     back = f"/brands/{item['brand']}/campaigns/{item['campaign']}?moved={asset}"
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/assets/{asset}/delete")
+def delete_asset(asset: str, principal: PageUser, services: ServicesDep, form: Form) -> Any:
+    """The same delete as DELETE /v1/assets/{id} (record, results, files); back to its campaign.
+    The form asks first (data-confirm): nothing can bring an asset back."""
+    item = services.repo.get_asset(principal.org, asset)
+    if item is None:
+        raise PageNotFound("There is no such asset in your organisation. It may have been deleted.")
+    try:
+        delete_api_asset(asset, principal, services)
+    except ApiError as exc:  # deleted meanwhile by another request
+        raise PageNotFound("There is no such asset in your organisation. It may have been deleted.") from exc
+    back = f"/brands/{item['brand']}/campaigns/{item['campaign']}?deleted=1"
     return RedirectResponse(back, status_code=303)

@@ -43,6 +43,7 @@ ROUTES: list[tuple[str, str, dict[str, str] | None, str, bool, bool]] = [
     ("POST", "/brands", {"name": "Sneaky brand"}, "page", True, False),
     ("POST", "/campaigns", {"brand": "vb", "name": "Sneaky campaign"}, "page", True, True),
     ("POST", "/assets/{asset}/move", {"target": "vb/vc2"}, "page", False, True),
+    ("POST", "/assets/{asset}/delete", {}, "page", False, True),
     ("GET", "/compare", None, "page", False, False),
     ("GET", "/compare?ids={asset}&ids={asset2}", None, "page", False, True),
     ("GET", "/admin", None, "page", True, False),

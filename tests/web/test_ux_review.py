@@ -1,7 +1,7 @@
 """What a creative team's review of the dashboard found, held in place: pages fit a phone, the
 campaign exports as CSV, empty campaigns say what to do, averages are labelled and explained,
 the heatmap has a colour key, uploads refuse an oversized file before sending it and link each
-uploaded file to its page, and a move asks first."""
+uploaded file to its page, a move asks first, and an asset can be deleted from its page."""
 
 from __future__ import annotations
 
@@ -219,6 +219,25 @@ def test_moving_an_asset_asks_first_and_a_refusal_moves_nothing(
     assert "moved=" not in page.url
     items = world["api"].http.get("/v1/assets?brand=kaffee&campaign=winter").json()["items"]
     assert len(items) == 3
+
+
+def test_deleting_an_asset_asks_first_then_removes_it_and_says_so(admin_page: Any, world: dict[str, Any]) -> None:
+    http = world["api"].http
+    created = http.post("/v1/assets", json={"brand": "kaffee", "campaign": "later", "name": "wrong-file.mp4"})
+    asset = created.json()["asset"]
+    page = admin_page
+    page.goto(f"/assets/{asset}")
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.get_by_role("button", name="Delete wrong-file.mp4").click()
+    page.wait_for_timeout(300)
+    assert asked == ["Delete wrong-file.mp4 with its results? This cannot be undone."]
+    assert http.get(f"/v1/assets/{asset}").status_code == 200  # refused: still there
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Delete wrong-file.mp4").click()
+    page.wait_for_url("**/brands/kaffee/campaigns/later?deleted=1")
+    assert "Asset deleted" in page.get_by_role("status").first.inner_text()
+    assert http.get(f"/v1/assets/{asset}").status_code == 404
 
 
 def test_best_and_weakest_lists_never_share_an_asset() -> None:
