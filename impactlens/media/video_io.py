@@ -305,9 +305,17 @@ def instants_through(last_frame_s: float, sample_fps: float) -> int:
 
 
 def iter_samples(
-    path: str | Path, info: VideoInfo, sample_fps: float, long_side: int, max_duration_s: float
+    path: str | Path,
+    info: VideoInfo,
+    sample_fps: float,
+    long_side: int,
+    max_duration_s: float,
+    max_pixels: int | None = None,
 ) -> Iterator[SampledFrame]:
-    """Decode once and yield one downscaled RGB frame per sampled instant, in order."""
+    """Decode once and yield one downscaled RGB frame per sampled instant, in order.
+
+    ``max_pixels`` holds for every frame, not only the first the probe saw: a stream may
+    change its frame size mid-way (spliced MPEG-TS), past the probe's look-ahead."""
     step = sample_step(sample_fps)
     out_w, out_h = target_size(info.width, info.height, long_side)
     # Reformat before rotating, so the coded frame is scaled to the rotated target's shape.
@@ -330,6 +338,12 @@ def iter_samples(
                 t = frame.time - t0
                 if t > max_duration_s:
                     raise MediaError(f"video runs past the {max_duration_s:.0f} s limit", "video_too_long")
+                if max_pixels is not None and frame.width * frame.height > max_pixels:
+                    raise MediaError(
+                        f"the frame size changes to {frame.width}x{frame.height} at {t:.2f} s; "
+                        f"the limit is {max_pixels:,} pixels per frame",
+                        "video_too_large",
+                    )
                 while held is not None and float(k * step) < t:
                     yield _sample(k, float(k * step), held_t, held, coded_w, coded_h, info.rotation)
                     k += 1

@@ -139,7 +139,9 @@ def iter_prepare(payload: Payload, ctx: StepContext) -> Iterator[dict[str, Any]]
         return desc
 
     with source_path(payload, ctx) as path:
-        samples = iter_samples(path, info, fps, int(opts["long_side"]), max_seconds(payload, ctx.settings))
+        samples = iter_samples(
+            path, info, fps, int(opts["long_side"]), max_seconds(payload, ctx.settings), ctx.settings.max_video_pixels
+        )
         for sample in samples:
             pending.append(sample)
             ctx.progress("prepare", sample.index + 1, max(planned, sample.index + 1))

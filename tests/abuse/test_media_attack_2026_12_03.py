@@ -153,3 +153,24 @@ def test_a_cut_image_upload_is_a_corrupt_image(world: World, fmt: str, keep: flo
     TIFF or GIF cut inside its header was 415 'not a recognised image format'."""
     data = _encode(photo(320, 240), fmt)
     _refused(world, data[: int(keep if keep > 1 else len(data) * keep)], 422, "corrupt_image")
+
+
+def test_a_stream_that_grows_past_the_frame_limit_mid_way_fails_its_job(tmp_path: Path) -> None:
+    """Two MPEG-TS files joined: 8 s at 320x240 (all the probe looks at), then 2048x2048
+    frames, past this server's 1 MP limit. Decoding went on at 4 MP a frame (at the 8K limit
+    a splice to 8192x8192 decodes 100 MB frames, several in flight per decoder thread); the
+    job now stops at the first such frame, and no result is stored."""
+    from tests.video_cases import grey_frames, write_video
+
+    world = make_world(tmp_path, max_video_pixels=1_000_000)
+    o = world.add_org("acme")
+    world.campaign(o)
+    small = write_video(tmp_path / "a.ts", size=(320, 240), frame=grey_frames(320, 240), pts_ms=[*range(0, 8000, 200)])
+    large = write_video(tmp_path / "b.ts", size=(2048, 2048), frame=grey_frames(2048, 2048), pts_ms=[8000, 8500])
+    asset = world.asset(o)["asset"]
+    assert world.upload(o, asset, small.read_bytes() + large.read_bytes(), "spliced.ts").status_code == 202
+    world.run_jobs()
+    got = world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()
+    assert got["status"] == "failed" and got["error"]["code"] == "video_too_large", got
+    assert "2048x2048 at 8.00 s" in got["error"]["message"]
+    assert not [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/results/")]
