@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from impactlens.accounts import AccountService, AuthError
+from impactlens.accounts.lockout import SECRET_PK, LoginGuard
 from impactlens.accounts.security import hash_secret
 from impactlens.api.idempotency import LeasedIdempotencyStore
 from impactlens.db.aggregates import AggregateConsumer, drain, marker_key, read_aggregates, recompute
@@ -123,6 +124,20 @@ def test_expired_sessions_markers_and_counters_go_live_and_ttl_less_items_stay(t
     assert services.repo.get_org("acme") is not None and services.repo.user_by_email("ann@acme.example")
     assert services.accounts.authenticate_session(new_session).user
     assert ExpirySweeper(services, 60).sweep_once() == 0
+
+
+def test_a_sign_in_spray_leaves_nothing_behind_once_its_windows_are_over(tmp_path: Path) -> None:
+    """Random emails at the sign-in form: one counter item each (the attack the sweep bounds)."""
+    clock = Clock()
+    services = services_at(tmp_path, clock)
+    guard = LoginGuard.from_settings(services.table, services.settings, clock)
+    for n in range(200):
+        guard.begin(f"nobody{n}@spray.example", None)
+        clock.now += 1
+    assert len([i for i in _all_items(services.table) if i["PK"].startswith("RATE#")]) == 200
+    clock.now += 2 * services.settings.login_window_s + 60
+    assert ExpirySweeper(services, 60).sweep_once() == 200
+    assert [i["PK"] for i in _all_items(services.table)] == [SECRET_PK]  # the signing key stays
 
 
 def _all_items(table: SqliteTable) -> list[dict]:
