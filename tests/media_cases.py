@@ -71,3 +71,18 @@ def exif_rotated_jpeg() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
     return _encode(photo(320, 240), "JPEG", exif=exif.tobytes())
+
+
+def many_page_tiff(pages: int) -> bytes:
+    """A TIFF whose one small page's IFD is repeated ``pages`` times in a chain: ~114 bytes a
+    page, so a 5.7 MB file holds 50,000 pages."""
+    data = bytearray(_encode(Image.new("L", (64, 48), 7), "TIFF"))
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first : first + 2])[0]
+    ifd = bytes(data[first : first + 2 + 12 * entries])
+    out = bytearray(data[:first])
+    size = len(ifd) + 4
+    for i in range(pages):
+        following = len(data[:first]) + (i + 1) * size if i < pages - 1 else 0
+        out += ifd + struct.pack("<I", following)
+    return bytes(out)

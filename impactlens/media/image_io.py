@@ -210,10 +210,11 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         raise MediaError(f"image is {width}x{height}; both sides must be >= {MIN_SIDE} px", "image_too_small")
     notes: list[str] = []
     frames = _frames(im)
-    if frames > 1:
+    if frames != 1:
         # GIF/WebP/AVIF animations, multi-page TIFFs, MPO's second picture: the first is the
         # still an ad shows where it cannot play, and the one analysed.
-        notes.append(f"{im.format} image with {frames} frames (animated or multi-page): the first frame was analysed")
+        count = "several" if frames is None else str(frames)
+        notes.append(f"{im.format} image with {count} frames (animated or multi-page): the first frame was analysed")
     fmt, mode = im.format or "unknown", im.mode
     orientation = _orientation(im)
     if im.format == "JPEG" and max(width, height) > WORK_LONG_SIDE:
@@ -246,11 +247,15 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
     return DecodedImage(rgb, fmt, mode, width, height, notes, data, orientation)
 
 
-def _frames(im: Image.Image) -> int:
-    """How many frames the file says it holds; counting reads through a GIF, and a broken
-    later frame is no reason to refuse the first."""
+def _frames(im: Image.Image) -> int | None:
+    """How many frames the file holds; None for "more than one" where counting costs more
+    than the decode: Pillow walks a TIFF's pages checking each against all before it (a
+    5.7 MB TIFF of 50,000 one-line pages took 45 s to count). A broken later frame is no
+    reason to refuse the first."""
     try:
-        return int(getattr(im, "n_frames", 1))
+        if not getattr(im, "is_animated", False):
+            return 1
+        return None if im.format == "TIFF" else int(getattr(im, "n_frames", 1))
     except (OSError, EOFError, ValueError, SyntaxError):
         return 1
 
