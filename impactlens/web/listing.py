@@ -98,12 +98,43 @@ def list_library(
     return Listing(items, cursor=cursor, truncated=scanned >= SCAN_LIMIT and cursor is not None)
 
 
+# The pipeline's steps in the order they run, in words, with what they count and their share of
+# the overall figure (sampling frames and scoring chunks are the long ones; they overlap).
+STEPS: tuple[tuple[str, str, str, float], ...] = (
+    ("probe", "Reading the file", "", 0.05),
+    ("prepare", "Sampling frames", "frames", 0.45),
+    ("analyse", "Scoring memorability and attention", "chunks", 0.45),
+    ("merge", "Putting the results together", "", 0.05),
+)
+
+
+def progress_overview(steps: Any) -> dict[str, Any]:
+    """A job's reported steps ({name: [done, total]}) as ordered rows in words and one overall
+    fraction: a weighted mean over the pipeline's steps (a step not reported yet counts 0), so
+    800 frames do not outweigh 4 chunks and the figure does not jump back when a step starts."""
+    reported = {k: v for k, v in (steps or {}).items() if isinstance(v, list | tuple) and len(v) == 2}
+    known = {name: (label, unit, weight) for name, label, unit, weight in STEPS}
+    rows = []
+    for name in [n for n, *_ in STEPS if n in reported] + sorted(set(reported) - set(known)):
+        done, total = int(reported[name][0]), int(reported[name][1])
+        label, unit, _ = known.get(name, (name.replace("_", " ").capitalize(), "", 0.0))
+        rows.append({"name": name, "label": label, "unit": unit, "done": done, "total": total,
+                     "pct": round(100 * done / total) if total else 0})
+
+    def fraction(n: str) -> float:
+        done, total = int(reported[n][0]), int(reported[n][1])
+        return min(1.0, done / total) if total else 0.0
+
+    if any(n in known for n in reported):
+        overall = sum(w * fraction(n) for n, _, _, w in STEPS if n in reported) / sum(w for *_, w in STEPS)
+    else:
+        overall = sum(fraction(n) for n in reported) / len(reported) if reported else 0.0
+    return {"rows": rows, "overall": overall}
+
+
 def job_progress(services: Services, item: Item) -> float | None:
     """0..1 while a job runs (from the job's reported steps), else None."""
     if item.get("status") not in ("queued", "processing") or not item.get("job"):
         return None
     job = services.repo.get_job(str(item["job"])) or {}
-    steps = job.get("progress") or {}
-    done = sum(int(v[0]) for v in steps.values() if isinstance(v, list) and len(v) == 2)
-    total = sum(int(v[1]) for v in steps.values() if isinstance(v, list) and len(v) == 2)
-    return done / total if total else 0.0
+    return float(progress_overview(job.get("progress"))["overall"])

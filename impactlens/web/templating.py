@@ -15,6 +15,7 @@ from ..accounts import Principal
 from ..api.deps import SESSION_COOKIE
 from ..services import Services
 from .csrf import csrf_token
+from .listing import progress_overview
 
 TEMPLATES = Path(__file__).parent / "templates"
 env = Environment(
@@ -120,6 +121,7 @@ def _fmt_time(value: Any) -> str:
         return ""
 
 
+env.globals["progress_overview"] = progress_overview
 env.filters["score"] = _fmt_score
 env.filters["pct"] = _fmt_pct
 env.filters["when"] = _fmt_time

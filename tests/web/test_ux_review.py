@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from impactlens.web.insights import best_and_worst
+from impactlens.web.listing import progress_overview
 from impactlens.web.templating import env
 from tests.media_cases import jpeg
 from tests.video_cases import scene, write_video
@@ -261,3 +262,18 @@ def test_score_filters_read_like_a_report() -> None:
     assert f["score_order"](["memorability_first_3s", "zeta", "memorability", "memorability_percentile"]) == [
         "memorability", "memorability_percentile", "memorability_first_3s", "zeta"]
     assert [f["bytes"](n) for n in (512, 50 * 2**20, 2 * 2**30, 1536)] == ["512 bytes", "50 MB", "2 GB", "1.5 KB"]
+
+
+def test_video_progress_reads_as_one_percentage_and_named_steps_in_order() -> None:
+    steps = {"prepare": [20, 80], "probe": [1, 1], "analyse": [1, 2]}
+    p = progress_overview(steps)
+    labels = [r["label"] for r in p["rows"]]
+    assert labels == ["Reading the file", "Sampling frames", "Scoring memorability and attention"]
+    # 0.05 * 1 + 0.45 * 0.25 + 0.45 * 0.5 (merge not reported yet): frames do not outweigh chunks.
+    assert p["overall"] == pytest.approx(0.3875)
+    assert progress_overview({"prepare": [80, 80], "probe": [1, 1], "analyse": [4, 4], "merge": [1, 1]})["overall"] == 1
+    assert progress_overview({})["overall"] == 0.0
+    html = env.get_template("_asset_status.html").render(
+        asset={"asset": "A1", "kind": "video", "status": "processing", "job": {"progress": steps}}, error_words={})
+    assert "Analysing: 39% done." in html and "20 of 80 frames" in html and "1 of 2 chunks" in html
+    assert html.index("Reading the file") < html.index("Sampling frames")
