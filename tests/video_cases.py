@@ -59,6 +59,7 @@ def write_video(
     faststart: bool = False,
     pix_fmt: str = "yuv420p",
     fmt: str | None = None,
+    sample_aspect: Fraction | None = None,
 ) -> Path:
     """Encodes frames at a constant rate, or at the given presentation times (ms) for VFR.
     ``fmt`` names the container when the suffix does not (e.g. "h264": a bare stream)."""
@@ -69,6 +70,8 @@ def write_video(
         s = c.add_stream(codec, rate=fps)
         s.width, s.height = w, h
         s.pix_fmt = pix_fmt
+        if sample_aspect is not None:
+            s.codec_context.sample_aspect_ratio = sample_aspect
         s.options = {"preset": "ultrafast", **(options or {})}
         if pts_ms is not None:
             s.codec_context.time_base = Fraction(1, 1000)

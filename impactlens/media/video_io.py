@@ -153,6 +153,7 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         base = stream.base_rate or stream.guessed_rate
         codec = stream.codec_context.name
         frames = int(stream.frames) or None
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     if cw < MIN_SIDE or ch < MIN_SIDE:
         raise MediaError(f"video is {cw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
     last_pts = _last_pts_s(path, max_duration_s)
@@ -167,7 +168,8 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         warnings.append("interlaced video: fields are blended by the downscale before analysis")
     if vfr:
         warnings.append(f"variable frame rate (average {fps:.2f} fps): samples follow presentation times")
-    w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
+    dw = _display_width(cw, sar, warnings)
+    w, h = (ch, dw) if rotation in (90, 270) else (dw, ch)
     return VideoInfo(
         container=fmt,
         codec=codec,
@@ -184,6 +186,20 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         warnings=warnings,
         last_frame_s=None if last_pts is None else max(0.0, last_pts - first_t),
     )
+
+
+def _display_width(coded_width: int, sar: Fraction | None, warnings: list[str]) -> int:
+    """The width a player shows: non-square pixels (a broadcast 720x576 16:9 master, SAR
+    64:45) are shown 1024 wide. The analysis works on that picture and AOIs are in its pixels,
+    as on the dashboard's player; a squeezed frame squeezed every face and logo."""
+    if not sar or sar == 1:
+        return coded_width
+    if not Fraction(1, 4) <= sar <= 4:
+        warnings.append(f"implausible sample aspect ratio {sar}: pixels taken as square")
+        return coded_width
+    width = round(coded_width * sar)
+    warnings.append(f"non-square pixels (sample aspect ratio {sar}): analysed at the {width}-px display width")
+    return width
 
 
 def _length(duration: float | None, first_t: float, last_pts: float | None) -> float | None:

@@ -174,3 +174,20 @@ def test_a_stream_that_grows_past_the_frame_limit_mid_way_fails_its_job(tmp_path
     assert got["status"] == "failed" and got["error"]["code"] == "video_too_large", got
     assert "2048x2048 at 8.00 s" in got["error"]["message"]
     assert not [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/results/")]
+
+
+def test_non_square_pixels_are_analysed_at_the_width_a_player_shows(world: World, tmp_path: Path) -> None:
+    """A 720x576 broadcast master flagged 16:9 (sample aspect 64:45) is shown 1024x576: it was
+    analysed squeezed at 720x576, and AOIs drawn on the player landed off target."""
+    from fractions import Fraction
+
+    from impactlens.media.video_io import iter_samples, probe
+    from tests.video_cases import write_video
+
+    path = write_video(tmp_path / "pal.mp4", seconds=1.0, fps=10, size=(720, 576), sample_aspect=Fraction(64, 45))
+    info = probe(path, 600, 10**8)
+    assert (info.width, info.height, info.coded_width) == (1024, 576, 720)
+    assert next(iter(iter_samples(path, info, 2.0, 640, 600))).rgb.shape == (360, 640, 3)
+    a = _done(world, path.read_bytes())
+    assert (a["width"], a["height"]) == (1024, 576)
+    assert any("non-square pixels" in w for w in a["warnings"])
