@@ -128,6 +128,7 @@ class SqliteTable:
     def _migrate(self) -> None:
         """A database made before items had a ttl column gets it (and its index). Under the
         write lock, so two processes opening the same old file do not both add it."""
+
         def has_ttl(conn: sqlite3.Connection) -> bool:
             return any(row[1] == "ttl" for row in conn.execute("PRAGMA table_xinfo(items)"))  # lists generated ones
 
