@@ -3,7 +3,9 @@ printable campaign report, and creating brands and campaigns."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -26,7 +28,13 @@ Slug = Annotated[str, Path(max_length=63, pattern=SLUG)]
 
 
 def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-_")[:63]
+    """The id in the URL: accents dropped (Rösterei -> rosterei); a name with no Latin letter or
+    digit (コーヒー) gets one from its hash instead of being refused."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain.casefold()).strip("-_")[:63].strip("-_")
+    if slug or not name.strip():
+        return slug
+    return "x-" + hashlib.sha256(name.strip().encode()).hexdigest()[:10]
 
 
 def _scope(services: Services, org: str, brand: str, campaign: str | None) -> dict[str, Any]:
@@ -49,6 +57,10 @@ def _scope(services: Services, org: str, brand: str, campaign: str | None) -> di
         "worst": worst,
         "trend": over_time(assets),
     }
+
+
+def _refused(request: Request, title: str, message: str, status: int) -> HTMLResponse:
+    return render(request, "error.html", {"title": title, "message": message}, status)
 
 
 @router.get("/brands", response_class=HTMLResponse)
@@ -98,22 +110,33 @@ def campaign_report(
 @router.post("/brands")
 def create_brand(request: Request, principal: AdminPage, services: ServicesDep, form: Form) -> Any:
     name = form.get("name", "").strip()[:100]
+    if not name:
+        return _refused(request, "Brand not created", "A brand needs a name.", 422)
     try:
         item = services.repo.create_brand(principal.org, slugify(name), name)
-    except (ConflictError, ValueError) as exc:
-        return render(request, "error.html", {"title": "Brand not created", "message": str(exc)}, 409)
+    except ConflictError:
+        return _refused(request, "Brand not created", f"There is already a brand called “{name}” (or one whose name "
+                        "reads the same in a web address). Pick another name, or use the existing brand.", 409)
+    except ValueError:
+        return _refused(request, "Brand not created", f"“{name}” cannot be used as a brand name.", 422)
     return RedirectResponse(f"/library?brand={item['brand']}", status_code=303)
 
 
 @router.post("/campaigns")
 def create_campaign(request: Request, principal: AdminPage, services: ServicesDep, form: Form) -> Any:
     brand, name = form.get("brand", ""), form.get("name", "").strip()[:100]
-    if services.repo.get_brand(principal.org, brand) is None:
-        return render(request, "error.html", {"title": "Campaign not created", "message": "no such brand"}, 404)
+    b = services.repo.get_brand(principal.org, brand)
+    if b is None:
+        return _refused(request, "Campaign not created", "That brand no longer exists; reload the library.", 404)
+    if not name:
+        return _refused(request, "Campaign not created", "A campaign needs a name.", 422)
     try:
         item = services.repo.create_campaign(principal.org, brand, slugify(name), name)
-    except (ConflictError, ValueError) as exc:
-        return render(request, "error.html", {"title": "Campaign not created", "message": str(exc)}, 409)
+    except ConflictError:
+        return _refused(request, "Campaign not created", f"{b['name']} already has a campaign called “{name}” (or one "
+                        "whose name reads the same in a web address). Pick another name.", 409)
+    except ValueError:
+        return _refused(request, "Campaign not created", f"“{name}” cannot be used as a campaign name.", 422)
     return RedirectResponse(f"/library?brand={brand}&campaign={item['campaign']}", status_code=303)
 
 
@@ -125,7 +148,7 @@ def move_asset(asset: str, request: Request, principal: PageUser, services: Serv
         raise PageNotFound("There is no such asset.")
     brand, campaign = (form.get("target", "") + "/").split("/")[:2]
     if services.repo.get_campaign(principal.org, brand, campaign) is None:
-        return render(request, "error.html", {"title": "Not moved", "message": "no such campaign"}, 404)
+        return _refused(request, "Not moved", "That campaign no longer exists; reload the page and pick another.", 404)
     services.repo.move_asset(principal.org, asset, brand, campaign)
     back = f"/brands/{item['brand']}/campaigns/{item['campaign']}?moved={asset}"
     return RedirectResponse(back, status_code=303)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from impactlens.web.brands import slugify
 from impactlens.web.insights import best_and_worst
 from impactlens.web.listing import progress_overview
 from impactlens.web.templating import env
@@ -277,3 +278,26 @@ def test_video_progress_reads_as_one_percentage_and_named_steps_in_order() -> No
         asset={"asset": "A1", "kind": "video", "status": "processing", "job": {"progress": steps}}, error_words={})
     assert "Analysing: 39% done." in html and "20 of 80 frames" in html and "1 of 2 chunks" in html
     assert html.index("Reading the file") < html.index("Sampling frames")
+
+
+def test_brand_ids_keep_accented_and_non_latin_names() -> None:
+    assert slugify("Café Crème") == "cafe-creme"
+    assert slugify("Kaffee Rösterei") == "kaffee-rosterei"
+    assert slugify("コーヒー").startswith("x-") and slugify("コーヒー") == slugify("コーヒー") != slugify("お茶")
+    assert slugify("   ") == ""
+
+
+def test_creating_a_brand_twice_says_so_in_words(admin_page: Any, world: dict[str, Any]) -> None:
+    page = admin_page
+    for _ in range(2):
+        page.goto("/library")
+        page.get_by_label("Brand name").fill("Café Crème")
+        page.get_by_role("button", name="Create brand").click()
+        page.wait_for_load_state()
+    assert page.title().startswith("Brand not created")
+    assert "There is already a brand called “Café Crème”" in page.get_by_role("alert").inner_text()
+    page.goto("/library")
+    page.get_by_label("In brand").select_option(label="Café Crème")
+    page.get_by_label("Campaign name").fill("コーヒー")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url("**/library?brand=cafe-creme&campaign=x-*")
