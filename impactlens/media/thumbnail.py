@@ -34,7 +34,7 @@ def video_thumbnail(path: str | Path, side: int = THUMB_SIDE) -> bytes:
     """The first decodable frame of the analysed video stream, as a small JPEG."""
     import av
 
-    from .video_io import video_stream
+    from .video_probe import video_stream
 
     with av.open(str(path)) as container:
         for frame in container.decode(video_stream(container)):
