@@ -293,3 +293,27 @@ def test_probing_a_variable_frame_rate_mpeg_ts_does_not_crash_the_process(tmp_pa
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert float(done.stdout) == pytest.approx(3.033)
+
+
+def test_a_phone_videos_card_thumbnail_is_upright_at_its_display_aspect(tmp_path: Path) -> None:
+    """The card thumbnail was the first coded frame as stored: a phone video lay on its side."""
+    import io
+    from fractions import Fraction
+
+    from PIL import Image
+
+    from impactlens.media.thumbnail import video_thumbnail
+
+    def half_white(i: int, t: float) -> np.ndarray:
+        frame = np.zeros((176, 320, 3), np.uint8)
+        frame[:, :160] = 255  # the coded frame's left half
+        return frame
+
+    phone = write_video(tmp_path / "phone.mp4", seconds=1.0, size=(320, 176), frame=half_white, rotation=-90)
+    with Image.open(io.BytesIO(video_thumbnail(phone))) as im:
+        grey = np.asarray(im.convert("L"), np.float64)
+    assert grey.shape == (320, 176)  # portrait, as played
+    assert grey[:150].mean() > 240 and grey[170:].mean() < 15  # turned 90 degrees clockwise: left is up
+    pal = write_video(tmp_path / "pal.mp4", seconds=1.0, size=(720, 576), sample_aspect=Fraction(64, 45))
+    with Image.open(io.BytesIO(video_thumbnail(pal))) as im:
+        assert im.size == (320, 180)  # 16:9, not 5:4

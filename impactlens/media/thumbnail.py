@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 from PIL import Image
 
 from .image_io import decode_image
+from .video_io import iter_samples, probe
 
 THUMB_SIDE = 320
 
@@ -31,12 +33,9 @@ def image_thumbnail(data: bytes, side: int = THUMB_SIDE, max_pixels: int = 100_0
 
 
 def video_thumbnail(path: str | Path, side: int = THUMB_SIDE) -> bytes:
-    """The first decodable frame of the analysed video stream, as a small JPEG."""
-    import av
-
-    from .video_probe import video_stream
-
-    with av.open(str(path)) as container:
-        for frame in container.decode(video_stream(container)):
-            return _jpeg(frame.to_image(), side)  # type: ignore[no-untyped-call]
-    raise ValueError("the video has no decodable frame")
+    """The first instant of the analysed video stream, as a small JPEG, shown as a player
+    shows it: turned upright (a phone video's card lay on its side) and at its display aspect
+    (non-square pixels), decoded as the analysis samples it (media.video_io)."""
+    info = probe(path, math.inf, 1 << 62)
+    first = next(iter_samples(path, info, 1.0, side, math.inf))
+    return _jpeg(Image.fromarray(first.rgb, "RGB"), side)
