@@ -28,8 +28,17 @@ def catalog(services: Services, org: str) -> list[dict[str, Any]]:
     return brands
 
 
-def card(services: Services, item: dict[str, Any]) -> dict[str, Any]:
-    return {**item, "progress": job_progress(services, item)}
+def card(services: Services, item: dict[str, Any], place: str | None = None) -> dict[str, Any]:
+    """What a card shows: the item, its job's progress, and where it lives ("Brand / Campaign")."""
+    if place is None:  # one card on its own (the htmx poll): its names from two key reads
+        b = services.repo.get_brand(item["org"], item["brand"]) or {}
+        c = services.repo.get_campaign(item["org"], item["brand"], item["campaign"]) or {}
+        place = f"{b.get('name', item['brand'])} / {c.get('name', item['campaign'])}"
+    return {**item, "progress": job_progress(services, item), "place": place}
+
+
+def places(brands: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(b["brand"], c["campaign"]): f"{b['name']} / {c['name']}" for b in brands for c in b["campaigns"]}
 
 
 @router.get("/library", response_class=HTMLResponse)
@@ -59,15 +68,17 @@ def library(
         nxt = "/library?" + urlencode({**base, "cursor": listing.cursor})
     elif listing.offset is not None:
         nxt = "/library?" + urlencode({**base, "offset": listing.offset})
+    brands = catalog(services, principal.org)
+    names = places(brands)
     ctx = {
         "title": "Library",
         "active": "library",
         "f": f,
-        "cards": [card(services, i) for i in listing.items],
+        "cards": [card(services, i, names.get((i["brand"], i["campaign"]), "")) for i in listing.items],
         "listing": listing,
         "next_url": nxt,
         "first_url": "/library?" + urlencode(base) if (cursor or offset) else None,
-        "brands": catalog(services, principal.org),
+        "brands": brands,
         "error": error,
     }
     return render(request, "library.html", ctx)

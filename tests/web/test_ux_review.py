@@ -301,3 +301,17 @@ def test_creating_a_brand_twice_says_so_in_words(admin_page: Any, world: dict[st
     page.get_by_label("Campaign name").fill("コーヒー")
     page.get_by_role("button", name="Create campaign").click()
     page.wait_for_url("**/library?brand=cafe-creme&campaign=x-*")
+
+
+def test_library_cards_say_where_they_live_and_an_empty_filter_offers_a_way_out(
+    admin_page: Any, world: dict[str, Any]
+) -> None:
+    page = admin_page
+    page.goto("/library")
+    card = page.locator(f"#card-{world['ids']['a']}")
+    assert card.locator(".place").inner_text() == "Kaffee Rösterei / Winter 2026"
+    page.goto("/library?brand=kaffee&q=no-such-name")
+    assert page.locator("#compare-form").count() == 0  # nothing to compare
+    page.get_by_role("link", name="Clear the filters").click()
+    page.wait_for_url("**/library?brand=kaffee")
+    assert page.locator(".asset-card").count() >= 3
