@@ -181,3 +181,14 @@ def test_drain_leaves_no_markers_behind_once_its_checkpoint_covers_them(table):
     assert [table.get(*marker_key(p)) for p in positions] == [None, None, None]
     drain(table, AggregateConsumer(table))  # the deletions' own records change nothing
     assert read_stats(table.get("ORG#o", "AGG#ORG"))["m"].count == 3
+
+
+def test_one_drain_reads_past_full_batches_of_other_items_records(table):
+    """An expiry sweep's REMOVEs (or a sign-in spray's counters) fill whole batches; the worker's
+    drain must read through them in one call, not one batch per poll."""
+    for i in range(250):
+        table.put({"PK": f"RATE#spray{i}", "SK": "W#0", "n": 1})
+    table.put({"PK": "ASSET#late", "SK": "METADATA", "org": "o", "brand": "b", "campaign": "c", "scores": {"m": 0.5}})
+    read = drain(table, AggregateConsumer(table), batch=50)
+    assert read >= 251
+    assert read_stats(table.get("ORG#o", "AGG#ORG"))["m"].count == 1

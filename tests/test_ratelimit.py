@@ -44,3 +44,28 @@ def test_the_api_on_aws_counts_in_the_table(table, tmp_path: Path) -> None:
 
     blobs = LocalBlobStore(tmp_path / "b", b"k" * 32)
     assert isinstance(create_app(Services(Settings(backend="aws"), table, blobs)).state.buckets, TableRateLimiter)
+
+
+def test_a_release_after_its_window_expired_recreates_nothing(table) -> None:
+    from impactlens.db.ratelimit import SlidingWindowCounter
+
+    clock = Clock(2_000.0)
+    counter = SlidingWindowCounter(table, clock)
+    reservation, wait = counter.reserve("login:account:x", 10, 900.0)
+    assert reservation is not None and wait == 0.0
+    table.delete(reservation.pk, reservation.sk)  # the expiry sweep (or DynamoDB's TTL) got there first
+    counter.release(reservation)
+    assert table.get(reservation.pk, reservation.sk) is None  # not n = -1 with no ttl, kept forever
+
+
+def test_a_release_gives_its_event_back(table) -> None:
+    from impactlens.db.ratelimit import SlidingWindowCounter
+
+    clock = Clock(2_000.0)
+    counter = SlidingWindowCounter(table, clock)
+    first, _ = counter.reserve("k", 2, 900.0)
+    second, _ = counter.reserve("k", 2, 900.0)
+    assert first is not None and second is not None
+    assert counter.reserve("k", 2, 900.0)[0] is None
+    counter.release(second)
+    assert counter.reserve("k", 2, 900.0)[0] is not None

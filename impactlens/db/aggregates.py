@@ -118,7 +118,7 @@ def drain(table: Table, consumer: AggregateConsumer, batch: int = 100) -> int:
     """Embedded shape: process the outbox from the stored checkpoint; returns records read.
 
     The consumer's own writes (aggregates, markers, this checkpoint) are in the stream too;
-    a batch holding nothing but those ends the call, so draining always terminates. A worker
+    a short batch holding nothing but those ends the call, so draining always terminates. A worker
     calls this in a loop.
     """
     cp_key = (f"STREAM#{CONSUMER}", "CHECKPOINT")
@@ -141,7 +141,10 @@ def drain(table: Table, consumer: AggregateConsumer, batch: int = 100) -> int:
                 if is_asset(r.old) or is_asset(r.new):
                     table.delete(*marker_key(r.position))
         total += len(done)
-        if failed or not relevant:
+        # A full batch of other items' records (an expiry sweep's REMOVEs, a sign-in spray's
+        # counters) goes on at once instead of waiting for the worker's next poll; each such
+        # batch adds one record (the checkpoint), so the loop still ends.
+        if failed or (not relevant and len(records) < batch):
             return total
 
 

@@ -116,7 +116,12 @@ class SlidingWindowCounter:
         return None, _wait(limit, window, start, now, prev, cur)
 
     def release(self, reservation: Reservation) -> None:
-        self.table.update(reservation.pk, reservation.sk, add={"n": -1})
+        # Only while the window's item exists: a release after the expiry sweep (or DynamoDB's
+        # TTL) removed it would otherwise recreate it with n = -1 and no ttl, kept forever.
+        try:
+            self.table.update(reservation.pk, reservation.sk, add={"n": -1}, condition=Condition(exists=True))
+        except ConditionFailedError:
+            pass
 
     def count(self, key: str, window: float) -> float:
         """The sliding estimate now (for tests and operators)."""
