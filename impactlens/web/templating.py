@@ -42,8 +42,9 @@ def _fmt_score(value: Any, digits: int = 2) -> str:
 
 
 def _fmt_pct(value: Any) -> str:
+    """A share as a percentage with one decimal, as the asset page shows it (0.4% is not 0%)."""
     try:
-        return f"{float(value) * 100:.0f}%" if float(value) <= 1 else f"{float(value):.0f}%"
+        return f"{float(value) * 100:.1f}%" if float(value) <= 1 else f"{float(value):.1f}%"
     except (TypeError, ValueError):
         return "–"
 

@@ -95,7 +95,7 @@ def test_aoi_shares_per_window_and_timed_aois_are_listed(admin_page: Any, api: A
     attention = {a["name"]: a for a in api.http.get(f"/v1/assets/{video}/results").json()["analysis"]["attention"]}
     row = page.locator(".video-aoi-table tr[data-name=square]").locator("td")
     cells = [c.strip() for c in row.all_inner_texts()]
-    want = [f"{attention['square'][k] * 100:.0f}%" for k in ("first_3s", "first_5s", "whole", "area_fraction")]
+    want = [f"{attention['square'][k] * 100:.1f}%" for k in ("first_3s", "first_5s", "whole", "area_fraction")]
     assert cells == want
     specs = page.locator(".aoi-specs").inner_text()
     assert "square=200,60,80,80@1-4" in specs and "counts from 1 s to the end" in specs

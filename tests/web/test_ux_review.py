@@ -315,3 +315,7 @@ def test_library_cards_say_where_they_live_and_an_empty_filter_offers_a_way_out(
     page.get_by_role("link", name="Clear the filters").click()
     page.wait_for_url("**/library?brand=kaffee")
     assert page.locator(".asset-card").count() >= 3
+
+
+def test_shares_keep_one_decimal_everywhere() -> None:
+    assert env.filters["pct"](0.004) == "0.4%" and env.filters["pct"](0.2537) == "25.4%"

@@ -58,7 +58,7 @@ def _share_cells(page: Any, name: str) -> list[str]:
 
 
 def _want_cells(share: dict[str, Any]) -> list[str]:
-    return [f"{share[k] * 100:.0f}%" for k in ("first_3s", "first_5s", "whole", "area_fraction")]
+    return [f"{share[k] * 100:.1f}%" for k in ("first_3s", "first_5s", "whole", "area_fraction")]
 
 
 def test_an_aoi_drawn_on_a_frame_with_a_time_window_is_saved_and_listed_with_its_shares(

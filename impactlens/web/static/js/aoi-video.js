@@ -9,7 +9,7 @@ import { AoiEditor } from "./aoi-editor.js";
 import { deleteCell, el, fmtPct, nameCell } from "./aoi-table.js";
 import { boxAt, copyTrack, meanBox, shiftTrack, trackPayload } from "./aoi-track.js";
 
-const pct0 = (v) => (v == null ? "…" : `${(v * 100).toFixed(0)}%`);
+const pct1 = (v) => (v == null ? "…" : `${(v * 100).toFixed(1)}%`); // as the pct filter
 const secs = (v) => (v == null || Number.isNaN(v) ? "" : String(Math.round(v * 100) / 100));
 // A "now" read at the last frame may be a hair past the duration the server probed.
 const END_SLACK_S = 0.05;
@@ -275,7 +275,7 @@ export class VideoAoiEditor extends AoiEditor {
       const th = el("th", { scope: "row" }, a.name);
       const when = this.whenText(a);
       if (when) th.append(" ", el("span", { className: "muted small", textContent: when }));
-      const cells = [s.first_3s, s.first_5s, s.whole, s.area_fraction].map((v) => el("td", { className: "num", textContent: pct0(v) }));
+      const cells = [s.first_3s, s.first_5s, s.whole, s.area_fraction].map((v) => el("td", { className: "num", textContent: pct1(v) }));
       return el("tr", { data: { name: a.name } }, th, ...cells);
     });
     this.sharesBody.replaceChildren(...rows);
