@@ -121,6 +121,8 @@ def test_campaign_csv_has_every_asset_with_scores_and_aoi_shares(admin_page: Any
     assert rows[ids["b"]]["name"] == "'" + FORMULA_NAME  # a spreadsheet shows it, never runs it
     missing = admin_page.request.get("/brands/kaffee/campaigns/nope/export.csv")
     assert missing.status == 404
+    admin_page.goto("/brands/kaffee/campaigns/winter/report")  # the printable report offers it too
+    assert admin_page.get_by_role("link", name="Download CSV").get_attribute("href") == link.get_attribute("href")
 
 
 def test_an_empty_campaign_says_so_and_links_to_an_upload_into_it(admin_page: Any, world: dict[str, Any]) -> None:
