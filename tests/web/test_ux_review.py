@@ -321,3 +321,15 @@ def test_library_cards_say_where_they_live_and_an_empty_filter_offers_a_way_out(
 
 def test_shares_keep_one_decimal_everywhere() -> None:
     assert env.filters["pct"](0.004) == "0.4%" and env.filters["pct"](0.2537) == "25.4%"
+
+
+def test_a_truncated_video_is_refused_in_words_with_its_figures(admin_page: Any, world: dict[str, Any],
+                                                                 tmp_path: Path) -> None:
+    cut = tmp_path / "cut-spot.mp4"
+    cut.write_bytes((SAMPLES / "sample-spot.mp4").read_bytes()[:110_000])  # stops at 3.7 of 6 s
+    page = admin_page
+    page.goto("/upload?target=kaffee/later")
+    page.set_input_files("#up-files", [str(cut)])
+    wait_for(page, "document.querySelector('#files li[data-state=error]') !== null", timeout=30_000)
+    msg = page.locator("#files li[data-state=error] .msg").inner_text()
+    assert msg.startswith("The video is cut short") and "6.00 s" in msg and msg.endswith("(truncated_media)"), msg

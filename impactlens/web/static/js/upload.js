@@ -10,6 +10,7 @@ const MESSAGES = {
   empty_video: "The video has no frame that can be decoded.",
   corrupt_image: "The image is damaged or truncated.",
   corrupt_media: "The video is damaged or truncated.",
+  truncated_media: "The video is cut short: it ends before the length its header announces (an interrupted export or copy?). Export it again.",
   image_too_small: "The image is too small to analyse.",
   video_too_small: "The video frame is too small to analyse.",
   image_too_large: "The image has too many pixels to decode safely.",
@@ -27,6 +28,8 @@ const MESSAGES = {
   validation_error: "The file name or campaign is not accepted.",
 };
 
+const DETAILED = new Set(["video_too_long", "video_too_large", "image_too_large", "truncated_media", "corrupt_media"]);
+
 const list = document.getElementById("files");
 const summary = document.getElementById("upload-summary");
 const tally = { ok: 0, error: 0, total: 0 };
@@ -39,6 +42,8 @@ function describe(status, body) {
   if (err && err.code === "upload_too_large") {
     return `The file is larger than your plan's ${form.dataset.maxLabel} a file. (${err.code})`;
   }
+  // Where the server's words carry the figures (how long, how large), they follow.
+  if (err && MESSAGES[err.code] && DETAILED.has(err.code)) return `${MESSAGES[err.code]} Details: ${err.message}. (${err.code})`;
   if (err && MESSAGES[err.code]) return `${MESSAGES[err.code]} (${err.code})`;
   if (err) return `${err.message} (${err.code})`;
   if (status === 0) return "The connection failed; check the network and retry.";
