@@ -1,0 +1,131 @@
+"""Holes found by attacking what landed on 2026-12-02 (sign-in lockout, page limits, the
+SQLite expiry sweep, the campaign export, media changes), one test per behaviour.
+
+Tests marked xfail(strict) are holes in code other helpers own at the time of writing; each
+names the fix. They turn into failures (XPASS) once fixed, so the mark is removed then."""
+
+from __future__ import annotations
+
+import csv
+import io
+import struct
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from impactlens.api.deps import SESSION_COOKIE
+from impactlens.errors import MediaError
+from impactlens.media.image_io import decode_image
+from tests.api_support import PASSWORD, World, make_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = make_world(tmp_path)
+    w.campaign(w.add_org("acme"))
+    return w
+
+
+def _signed_in(world: World, email: str) -> TestClient:
+    token, _ = world.services.accounts.login(email, PASSWORD)
+    return TestClient(world.client.app, cookies={SESSION_COOKIE: token}, follow_redirects=False)
+
+
+# Media ---------------------------------------------------------------------------------------
+
+
+def _lying_avif(side: int, claimed: int) -> bytes:
+    """An AVIF of a side x side picture whose 'ispe' box (the size Pillow reports before
+    decoding) claims claimed x claimed."""
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (200, 120, 40)).save(buf, "AVIF", quality=30, speed=10)
+    data = bytearray(buf.getvalue())
+    at = data.index(b"ispe")  # box type; then version/flags (4 bytes), width, height
+    data[at + 8 : at + 16] = struct.pack(">II", claimed, claimed)
+    return bytes(data)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="media/image_io.py: the pixel limit reads AVIF's 'ispe' box only; libavif decodes the real "
+    "AV1 frame (up to 16384x16384) whatever it says. Routed to the media helper.",
+)
+def test_an_avif_whose_header_understates_its_size_is_refused_not_decoded() -> None:
+    """A 1 KB AVIF claiming 64x64 over a 4096x4096 picture passed a 1 MP limit, and the whole
+    frame was decoded (a 3.4 KB file claiming 64x64 over 16384x16384: 581 MB peak, 3.9 s, under
+    a 1 MP limit; the documented limit is 100 MP) and a 64x64 corner was analysed as the ad."""
+    data = _lying_avif(4096, 64)
+    with pytest.raises(MediaError) as err:
+        decode_image(data, 1_000_000)
+    assert err.value.code in ("image_too_large", "corrupt_image")
+
+
+def _gif_of_frames(n: int) -> bytes:
+    """A 16x16 GIF followed by n - 1 one-pixel frames (17 bytes each)."""
+
+    def parts(size: tuple[int, int]) -> tuple[bytes, bytes]:
+        buf = io.BytesIO()
+        Image.new("P", size, 1).save(buf, "GIF")
+        data = buf.getvalue()
+        table = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+        start = data.index(b"\x2c", 13 + table)  # the image descriptor
+        return data[:start], data[start:-1]  # header (+ colour table), one frame (no trailer)
+
+    head, first = parts((16, 16))
+    _, tiny = parts((1, 1))
+    return head + first + tiny * (n - 1) + b"\x3b"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="media/image_io.py _frames: n_frames walks every GIF frame in Python (~3.7 us each) for a "
+    "note; count GIFs like TIFFs ('several'). Routed to the media helper.",
+)
+def test_a_gif_of_two_million_frames_decodes_its_first_frame_quickly() -> None:
+    """A 34 MB GIF (under the free plan's 50 MB) of 2,000,000 one-pixel frames took ~7 s to
+    decode on the shared machine, all of it counting frames for the 'N frames' note, at upload
+    validation (2 slots) and again in the job and for the thumbnail."""
+    data = _gif_of_frames(2_000_000)
+    start = time.perf_counter()
+    decoded = decode_image(data, 100_000_000)
+    elapsed = time.perf_counter() - start
+    assert (decoded.width, decoded.height) == (16, 16)
+    assert elapsed < 1.5, f"{elapsed:.1f} s"
+
+
+# Dashboard -----------------------------------------------------------------------------------
+
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="web/export.py _cell checks only a cell's first character; a ';' in a name starts a new cell "
+    "where the list separator is ';' (Excel in de/fr/es/it/nl...). Routed to the dashboard helper.",
+)
+def test_the_csv_export_runs_no_formula_where_the_list_separator_is_a_semicolon(world: World) -> None:
+    """Excel opens a .csv with the locale's list separator: ';' across most of Europe (where a
+    formula's arguments are separated by ';' too). The name 'Q4;=1+1;' is not quoted (no comma
+    or quote in it) and not prefixed (it starts with 'Q'), so there its middle is a cell of its
+    own: '=1+1', a live formula (any one-argument formula without quotes fits, e.g. a
+    HYPERLINK built with CHAR()&CHAR())."""
+    o = world.orgs["acme"]
+    world.asset(o, "Q4;=1+1;")
+    body = _signed_in(world, o.admin_email).get("/brands/b1/campaigns/c1/export.csv")
+    assert body.status_code == 200
+    text = body.content.decode("utf-8-sig")
+    for delimiter in (",", ";"):
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            live = [cell for cell in row if cell.startswith(FORMULA) and not _number(cell)]
+            assert not live, (delimiter, live)
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
