@@ -19,7 +19,16 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from ..errors import MediaError
-from .video_probe import MIN_SIDE, VideoInfo, open_video, probe, scan_extent, video_stream
+from .video_probe import (
+    BACKWARD_JUMP_S,
+    MIN_SIDE,
+    VideoInfo,
+    backward_jump_message,
+    open_video,
+    probe,
+    scan_extent,
+    video_stream,
+)
 
 __all__ = [
     "MIN_SIDE",
@@ -102,6 +111,8 @@ def iter_samples(
                 if t0 is None:
                     t0 = frame.time
                 t = frame.time - t0
+                if held is not None and t < held_t - BACKWARD_JUMP_S:
+                    raise MediaError(backward_jump_message(held_t + t0, t + t0), "corrupt_media")
                 if t > max_duration_s:
                     raise MediaError(f"video runs past the {max_duration_s:.0f} s limit", "video_too_long")
                 if max_pixels is not None and frame.width * frame.height > max_pixels:

@@ -247,11 +247,27 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return None
 
 
+# Timestamps that go back by more than this join two videos (MPEG-TS files concatenated, each
+# starting again at 0): the decode took only the first for the video (frames from the next
+# replaced the one on screen, at no instant), and the length checks saw one part's span, so
+# joining parts each within the plan's limit decoded any length. Smaller steps back are the
+# timestamp noise of some muxers, and pass.
+BACKWARD_JUMP_S = 1.0
+
+
+def backward_jump_message(before: float, after: float) -> str:
+    return (
+        f"the video's timestamps jump back from {before:.2f} s to {after:.2f} s "
+        "(several videos joined in one file?): export it as one video"
+    )
+
+
 def scan_extent(path: str | Path, max_duration_s: float) -> float:
     """Seconds of video the file really holds, from its packets' timestamps (demuxed, not
     decoded: I/O bound). The header's duration can lie or be missing, and a cut file keeps
     its header: this is what the limit and the truncation check rely on at upload.
-    MediaError video_too_long as soon as the limit is passed."""
+    MediaError video_too_long as soon as the limit is passed, corrupt_media when the decode
+    timestamps jump back (``BACKWARD_JUMP_S``)."""
     container = open_video(path)
     with container:
         stream = video_stream(container)
@@ -260,11 +276,17 @@ def scan_extent(path: str | Path, max_duration_s: float) -> float:
             raise MediaError("the video stream has no time base", "corrupt_media")
         start: float | None = None
         end = 0.0
+        last_dts: float | None = None
         try:
             for packet in container.demux(stream):
                 if packet.pts is None or not packet.size:
                     continue
                 t = float(packet.pts * tb)
+                if packet.dts is not None:
+                    dts = float(packet.dts * tb)
+                    if last_dts is not None and dts < last_dts - BACKWARD_JUMP_S:
+                        raise MediaError(backward_jump_message(last_dts, dts), "corrupt_media")
+                    last_dts = dts if last_dts is None else max(last_dts, dts)
                 start = t if start is None else min(start, t)
                 end = max(end, t + float((packet.duration or 0) * tb))
                 if end - start > max_duration_s:

@@ -191,3 +191,24 @@ def test_non_square_pixels_are_analysed_at_the_width_a_player_shows(world: World
     a = _done(world, path.read_bytes())
     assert (a["width"], a["height"]) == (1024, 576)
     assert any("non-square pixels" in w for w in a["warnings"])
+
+
+def test_videos_joined_with_restarting_timestamps_are_refused_not_half_analysed(world: World, tmp_path: Path) -> None:
+    """Two 4 s MPEG-TS files joined (each starts again at 0): the upload's length check saw
+    4 s and the analysis silently covered the first video only. Joining many parts, each
+    within the plan's limit, had the job decode any length. Refused at upload now, and by the
+    decode too (a file that reached a job before)."""
+    from impactlens.errors import MediaError
+    from impactlens.media.video_io import iter_samples, probe
+    from tests.video_cases import grey_frames, write_video
+
+    parts = [
+        write_video(tmp_path / f"{i}.ts", seconds=4, fps=10, size=(96, 64), frame=grey_frames(96, 64)) for i in (0, 1)
+    ]
+    joined = tmp_path / "reel.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    error = _refused(world, joined.read_bytes(), 422, "corrupt_media")
+    assert "jump back" in error["message"]
+    with pytest.raises(MediaError) as err:
+        list(iter_samples(joined, probe(joined, 600, 10**8), 2.0, 640, 600))
+    assert err.value.code == "corrupt_media" and "jump back from 3.90 s to 0.00 s" in err.value.message
