@@ -263,3 +263,26 @@ def test_a_tiff_of_fifty_thousand_pages_is_not_counted_page_by_page():
     decoded = decode_image(data, LIMIT)
     assert time.perf_counter() - start < 5.0
     assert decoded.warnings == ["TIFF image with several frames (animated or multi-page): the first frame was analysed"]
+
+
+def _raw_orientation_exif(field_type: int, count: int, value: bytes) -> bytes:
+    """An EXIF block whose one tag is the orientation, with the given TIFF field type."""
+    import struct
+
+    entry = struct.pack("<HHI", 0x0112, field_type, count) + value.ljust(4, b"\0")[:4]
+    return b"Exif\x00\x00II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
+
+
+@pytest.mark.parametrize(
+    ("field_type", "count", "value", "shown"),
+    [(2, 4, b"abc\0", "'abc'"), (7, 4, b"\x06\0\0\0", "\"b'"), (4, 1, (2**31).to_bytes(4, "little"), "2147483648")],
+    ids=["text", "undefined-bytes", "huge"],
+)
+def test_an_orientation_tag_of_the_wrong_type_is_ignored_not_a_failure(field_type, count, value, shown) -> None:
+    """The tag typed as text failed the decode: the API answered 422 invalid_request 'invalid
+    literal for int()' for an analysable picture."""
+    data = mc._encode(mc.photo(64, 48), "JPEG", exif=_raw_orientation_exif(field_type, count, value))
+    decoded = decode_image(data, LIMIT)
+    assert (decoded.width, decoded.height) == (64, 48)
+    [note] = decoded.warnings
+    assert note.startswith(f"EXIF orientation {shown}") and note.endswith("is not a valid value: ignored")

@@ -216,15 +216,14 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         count = "several" if frames is None else str(frames)
         notes.append(f"{im.format} image with {count} frames (animated or multi-page): the first frame was analysed")
     fmt, mode = im.format or "unknown", im.mode
-    orientation = _orientation(im)
+    orientation, bad_orientation = _orientation(im)
+    if bad_orientation is not None:
+        notes.append(bad_orientation)
     if im.format == "JPEG" and max(width, height) > WORK_LONG_SIDE:
         # Decode at 1/2, 1/4 or 1/8 scale in the DCT domain, no smaller than the working size.
         target = math.ceil(max(width, height) / WORK_LONG_SIDE)
         im.draft(im.mode, (max(1, width // target), max(1, height // target)))
     _load(im)
-    if orientation is not None and orientation not in _TRANSPOSE and orientation != 1:
-        notes.append(f"EXIF orientation {orientation} is not a valid value: ignored")
-        orientation = None
     if im.format == "TIFF" and orientation is not None and 0x0112 not in getattr(im, "tag_v2", {0x0112: 0}):
         # Pillow turns a TIFF upright itself while loading it (and says so by dropping the
         # tag): turning it again showed orientation 6 upside down, at the unturned size.
@@ -260,9 +259,17 @@ def _frames(im: Image.Image) -> int | None:
         return 1
 
 
-def _orientation(im: Image.Image) -> int | None:
+def _orientation(im: Image.Image) -> tuple[int | None, str | None]:
+    """(EXIF orientation 1-8 or None, a note when the tag holds something else). Only an
+    integer counts, as for Pillow's own exif_transpose (which turns TIFFs): the tag typed as
+    text ('abc') failed the upload with a Python message, and its 9 said 'applied'."""
     try:
         value = im.getexif().get(0x0112)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not fail the decode
-        return None
-    return int(value) if value is not None else None
+        return None, None
+    if value is None:
+        return None, None
+    if isinstance(value, int) and not isinstance(value, bool) and (value == 1 or value in _TRANSPOSE):
+        return value, None
+    shown = value if isinstance(value, int) else repr(str(value)[:20])
+    return None, f"EXIF orientation {shown} is not a valid value: ignored"

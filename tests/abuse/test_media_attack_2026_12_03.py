@@ -212,3 +212,13 @@ def test_videos_joined_with_restarting_timestamps_are_refused_not_half_analysed(
     with pytest.raises(MediaError) as err:
         list(iter_samples(joined, probe(joined, 600, 10**8), 2.0, 640, 600))
     assert err.value.code == "corrupt_media" and "jump back from 3.90 s to 0.00 s" in err.value.message
+
+
+def test_a_photo_whose_orientation_tag_is_text_is_accepted_and_analysed(world: World) -> None:
+    """Was 422 invalid_request 'invalid literal for int() with base 10: 'abc''."""
+    from tests.test_image_io import _raw_orientation_exif
+
+    data = _encode(photo(64, 48), "JPEG", exif=_raw_orientation_exif(2, 4, b"abc\0"))
+    a = _done(world, data)
+    assert (a["width"], a["height"]) == (64, 48)
+    assert a["warnings"] == ["EXIF orientation 'abc' is not a valid value: ignored"]
