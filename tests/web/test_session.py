@@ -59,5 +59,5 @@ def test_sign_in_and_search_the_library_with_the_keyboard_alone(browser: Any, li
     page.keyboard.type("nothing-matches-this")
     page.keyboard.press("Enter")
     page.wait_for_url("**q=nothing-matches-this**")
-    assert "No assets here yet" in page.locator("main").inner_text()
+    assert "No asset matches these filters" in page.locator("main").inner_text()
     context.close()
