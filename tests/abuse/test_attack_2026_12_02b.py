@@ -206,3 +206,29 @@ def test_an_asset_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail_behind
     user.get(f"/thumbs/{asset}")
     assert services.repo.get_asset("acme", asset) is None
     assert [b.key for b in blobs.list("orgs/")] == []
+
+
+# Sign-in lockout (held: attacks that failed) ------------------------------------------------
+
+
+def test_every_spelling_of_an_email_and_both_sign_in_routes_share_one_account_count(tmp_path: Path) -> None:
+    """Case, surrounding whitespace (tab, no-break space) and the Kelvin sign (lower() makes it
+    'k') reach the same user in user_by_email, so they must reach the same count; the page's
+    form and the API spend the same budget."""
+    from tests.abuse.test_login_lockout import Site
+    from tests.backends import make_table
+
+    site = Site(make_table("sqlite", tmp_path), tmp_path, login_account_failures=4, login_device_failures=2)
+    site.services.accounts.create_user("acme", "kim@acme.test", "Kim", "Member", PASSWORD)
+    page = {"Origin": "http://testserver"}
+    spellings = ["KIM@ACME.TEST", "\tkim@acme.test ", "\u00a0Kim@Acme.Test\u00a0", "\u212aim@acme.test"]
+    for n, email in enumerate(spellings):
+        if n % 2:
+            r = site.client().post("/login", data={"email": email, "password": "wrong"}, headers=page)
+        else:
+            r = site.login(email, "wrong")
+        assert r.status_code == 401, (email, r.status_code)
+    assert site.login("\u212aim@acme.test", PASSWORD).status_code == 429  # the right password, untrusted
+    assert site.login("kim@acme.test", PASSWORD).status_code == 429
+    locked = site.client().post("/login", data={"email": "KIM@acme.test", "password": PASSWORD}, headers=page)
+    assert locked.status_code == 429 and "set-cookie" not in locked.headers
