@@ -232,3 +232,25 @@ def test_every_spelling_of_an_email_and_both_sign_in_routes_share_one_account_co
     assert site.login("kim@acme.test", PASSWORD).status_code == 429
     locked = site.client().post("/login", data={"email": "KIM@acme.test", "password": PASSWORD}, headers=page)
     assert locked.status_code == 429 and "set-cookie" not in locked.headers
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="media/image_io.py _wide_to_8bit calls im.getextrema(), which Pillow does not support for "
+    "I;16B ('image has wrong mode'); 16-bit modes use 0-65535 whatever their range, so skip it for I;16*. "
+    "Routed to the media helper.",
+)
+def test_a_big_endian_16_bit_tiff_decodes_like_its_little_endian_twin() -> None:
+    """A 16-bit TIFF in Motorola byte order ('MM': Mac and scanner software, scientific cameras)
+    opens as I;16B and was refused at upload: 422 invalid_request 'image has wrong mode'."""
+    import numpy as np
+
+    ramp = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    files = {}
+    for mode, dtype in (("I;16", "<u2"), ("I;16B", ">u2")):
+        buf = io.BytesIO()
+        Image.frombytes(mode, (64, 64), ramp.astype(dtype).tobytes()).save(buf, "TIFF")
+        files[mode] = buf.getvalue()
+    assert files["I;16B"][:2] == b"MM" and Image.open(io.BytesIO(files["I;16B"])).mode == "I;16B"
+    little, big = (decode_image(files[m], 100_000_000) for m in ("I;16", "I;16B"))
+    assert np.array_equal(np.asarray(big.image), np.asarray(little.image))
