@@ -254,3 +254,21 @@ def test_a_big_endian_16_bit_tiff_decodes_like_its_little_endian_twin() -> None:
     assert files["I;16B"][:2] == b"MM" and Image.open(io.BytesIO(files["I;16B"])).mode == "I;16B"
     little, big = (decode_image(files[m], 100_000_000) for m in ("I;16", "I;16B"))
     assert np.array_equal(np.asarray(big.image), np.asarray(little.image))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="web/export.py campaign_csv reads scope_assets(..., SORT_ALL_LIMIT=5000): rows past 5,000 are "
+    "dropped without a word; page through list_assets to the end (streaming the CSV) or say it is cut. "
+    "Routed to the dashboard helper.",
+)
+def test_the_csv_export_of_a_campaign_has_every_asset_past_5000(world: World) -> None:
+    """The campaign page says 'the CSV has every one'; with 5,001 assets it had 5,000 rows and
+    nothing said one was missing."""
+    repo = world.services.repo
+    for n in range(5_001):
+        repo.create_asset("acme", "b1", "c1", "image", name=f"ad {n}", status="awaiting_upload", aois=[])
+    body = _signed_in(world, world.orgs["acme"].admin_email).get("/brands/b1/campaigns/c1/export.csv")
+    assert body.status_code == 200
+    rows = list(csv.reader(io.StringIO(body.content.decode("utf-8-sig"))))
+    assert len(rows) - 1 == 5_001
