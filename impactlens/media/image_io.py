@@ -102,8 +102,9 @@ def _open(data: bytes) -> Image.Image:
         raise MediaError("not a recognised image format", "unsupported_media") from exc
     except Image.DecompressionBombError as exc:
         raise MediaError(f"image too large to decode safely: {exc}", "image_too_large") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        # ValueError: e.g. a PNG text chunk that inflates past Pillow's limit (a text bomb).
+    except (OSError, ValueError, SyntaxError, RuntimeError, TypeError) as exc:
+        # ValueError: e.g. a PNG text chunk that inflates past Pillow's limit (a text bomb);
+        # RuntimeError: the AVIF reader on a broken item; TypeError: a tag of the wrong type.
         raise MediaError(f"cannot read image header: {exc}", "corrupt_image") from exc
 
 
@@ -111,7 +112,9 @@ def _load(im: Image.Image) -> None:
     try:
         im.seek(0)
         im.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError, TypeError) as exc:
+        # RuntimeError: AVIF data that does not decode; TypeError: a TIFF whose strip offsets
+        # are typed as fractions (Pillow's reader fails on them): both ended as 500s.
         raise MediaError(f"the image data is truncated or corrupt: {exc}", "corrupt_image") from exc
 
 

@@ -30,7 +30,8 @@ def detect_kind(path: str | Path) -> tuple[Kind, list[str]]:
             fmt = im.format or "image"
     except Image.DecompressionBombError:
         return "image", []  # an image, too large: decoding refuses it with a clear code
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, RuntimeError, TypeError):
+        # RuntimeError, TypeError: Pillow's readers on broken files (AVIF, TIFF tags)
         if _image_signature(p):
             return "image", []
         return "video" if p.suffix.lower() in VIDEO_EXTENSIONS or p.suffix == "" else "image", []

@@ -222,3 +222,44 @@ def test_a_photo_whose_orientation_tag_is_text_is_accepted_and_analysed(world: W
     a = _done(world, data)
     assert (a["width"], a["height"]) == (64, 48)
     assert a["warnings"] == ["EXIF orientation 'abc' is not a valid value: ignored"]
+
+
+def _avif_pointing_at_no_item() -> bytes:
+    data = bytearray(_encode(photo(48, 40), "AVIF"))
+    at = data.find(b"pitm") + 8  # box type, version and flags, then the primary item's id
+    data[at : at + 2] = b"\x77\x77"
+    return bytes(data)
+
+
+def _avif_with_zeroed_picture() -> bytes:
+    data = bytearray(_encode(photo(48, 40), "AVIF"))
+    at = data.find(b"mdat") + 4
+    data[at:] = bytes(len(data) - at)
+    return bytes(data)
+
+
+def _tiff_with_fractional_strip_offsets() -> bytes:
+    import struct
+
+    data = bytearray(_encode(photo(48, 40), "TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for k in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * k
+        if struct.unpack("<H", data[entry : entry + 2])[0] == 273:  # StripOffsets
+            data[entry + 2 : entry + 4] = struct.pack("<H", 5)  # typed RATIONAL
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "make", [_avif_pointing_at_no_item, _avif_with_zeroed_picture, _tiff_with_fractional_strip_offsets]
+)
+def test_files_that_break_pillows_readers_are_corrupt_images_not_server_errors(world: World, make: Any) -> None:
+    """Found by fuzzing decode_image: Pillow's AVIF reader raises RuntimeError (at open or
+    at load) and its TIFF reader TypeError, which left as 500s (the sniff's open too)."""
+    from impactlens.errors import MediaError
+    from impactlens.media.image_io import decode_image
+
+    with pytest.raises(MediaError) as err:
+        decode_image(make(), 100_000_000)
+    assert err.value.code == "corrupt_image"
+    _refused(world, make(), 422, "corrupt_image")
