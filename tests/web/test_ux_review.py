@@ -84,6 +84,10 @@ def test_no_page_scrolls_sideways_on_a_phone(admin_page: Any, world: dict[str, A
     page.goto("/brands/kaffee/campaigns/winter")
     shot(page, "ux_phone_campaign")
     assert serious_violations(page) == []
+    # A table filled by the page's script (a long AOI name) scrolls in its box, not the page.
+    page.goto(f"/assets/{ids['v']}")
+    page.locator(".video-aoi-table tbody tr").first.locator("th").evaluate("th => th.textContent = 'x'.repeat(120)")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     # A phone turned from landscape: the video page's timeline chart shrinks with the page.
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"/assets/{ids['v']}")
