@@ -155,6 +155,9 @@ def test_averages_are_labelled_in_words_with_their_spread_explained(
     assert "standard deviation" in page.locator(".stats-help").inner_text()
     headers = page.locator("#campaign-assets thead").inner_text()
     assert "Percentile" in headers and "Best AOI" in headers
+    # The trend chart's axis labels are drawn at a readable size (they were 5 px: a 600-unit viewBox in a 280-px card).
+    label = page.locator("svg.chart text").first.bounding_box()
+    assert label is not None and label["height"] >= 9, label
 
 
 def test_heatmap_has_a_colour_key_while_it_is_shown(admin_page: Any, world: dict[str, Any]) -> None:
