@@ -81,7 +81,8 @@ _STILL = av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbn
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     """The stream analysed: the largest moving picture (a file may carry a small preview
     track first, or an audio file its cover art as a "video" stream); ties go to the one
-    flagged default, then to the first. MediaError no_video_stream when there is none."""
+    flagged default, then to the first. MediaError no_video_stream when there is none,
+    unsupported_media when none can be decoded."""
     moving = [s for s in container.streams.video if not (int(s.disposition) & _STILL)]
     if not moving:
         if container.streams.video:
@@ -89,13 +90,18 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
         else:
             what = "audio only" if container.streams.audio else "no audio or video"
         raise MediaError(f"the file has no video stream ({what})", "no_video_stream")
+    # A stream in a codec this FFmpeg has no decoder for has no codec context: reading its
+    # size failed with AttributeError (a 500 at upload).
+    decodable = [s for s in moving if s.codec_context is not None]
+    if not decodable:
+        raise MediaError("the video is in a codec that cannot be decoded here", "unsupported_media")
     default = int(av.stream.Disposition.default)
 
     def rank(s: av.video.stream.VideoStream) -> tuple[int, int, int]:
         ctx = s.codec_context
         return (int(ctx.width or 0) * int(ctx.height or 0), int(s.disposition) & default, -s.index)
 
-    return max(moving, key=rank)
+    return max(decodable, key=rank)
 
 
 def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo:

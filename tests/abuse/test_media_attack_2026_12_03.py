@@ -263,3 +263,14 @@ def test_files_that_break_pillows_readers_are_corrupt_images_not_server_errors(w
         decode_image(make(), 100_000_000)
     assert err.value.code == "corrupt_image"
     _refused(world, make(), 422, "corrupt_image")
+
+
+def test_a_video_in_a_codec_without_a_decoder_is_unsupported_not_a_server_error(world: World, tmp_path: Path) -> None:
+    """Found by fuzzing: a Matroska track whose codec id FFmpeg does not know has no codec
+    context, and reading its size raised AttributeError (500)."""
+    from tests.video_cases import write_video
+
+    mkv = write_video(tmp_path / "v.mkv", seconds=1.0, size=(64, 48), codec="ffv1").read_bytes()
+    assert mkv.count(b"V_FFV1") == 1
+    error = _refused(world, mkv.replace(b"V_FFV1", b"V_QQQ1"), 415, "unsupported_media")
+    assert "codec" in error["message"]
