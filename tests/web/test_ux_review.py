@@ -172,6 +172,10 @@ def test_heatmap_has_a_colour_key_while_it_is_shown(admin_page: Any, world: dict
     assert legend.is_visible()
     page.goto(f"/assets/{world['ids']['a']}/report")
     assert page.locator(".heat-legend").is_visible()
+    for path in (f"/assets/{world['ids']['a']}", f"/assets/{world['ids']['a']}/report"):
+        page.goto(path)  # the gauge's picture is the image, not its <figure> (axe aria-allowed-role)
+        assert page.locator("figure.gauge svg").get_attribute("role") == "img"
+        assert page.locator("figure.gauge").get_attribute("role") is None
     page.goto(f"/assets/{world['ids']['v']}")
     assert page.locator(".heat-legend").is_hidden()  # the original plays: no heatmap on screen
     page.get_by_label("Attention heatmap").check()
