@@ -63,12 +63,13 @@ def campaign_csv(services: Services, org: str, brand: str, campaign: str) -> str
     attention = {a["asset"]: _attention(services, org, a) for a in assets}
     names = sorted({n for shares in attention.values() for n in shares})
     timed = sorted({n for shares in attention.values() for n, s in shares.items() if "first_3s" in s})
+    base = services.settings.public_url.rstrip("/")  # the page column: one click from a cell to the asset
     out = io.StringIO()
     # The BOM lets Excel read the file as UTF-8 (asset names are often not ASCII).
     out.write("\ufeff")
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(
-        ["asset", "name", "kind", "status", "uploaded_utc", *SCORE_COLUMNS, "best_aoi", "best_aoi_share"]
+        ["asset", "name", "kind", "status", "uploaded_utc", *SCORE_COLUMNS, "best_aoi", "best_aoi_share", "page"]
         + [f"share_{n}" for n in names]
         + [f"share_first_3s_{n}" for n in timed]
     )
@@ -78,7 +79,7 @@ def campaign_csv(services: Services, org: str, brand: str, campaign: str) -> str
         w.writerow(
             [a["asset"], _cell(a.get("name")), a.get("kind", ""), a.get("status", ""), uploaded]
             + [_number(scores.get(k), 1 if k.endswith("percentile") else 4) for k in SCORE_COLUMNS]
-            + [_cell(best.get("name")), _number(best.get("share"), 4)]
+            + [_cell(best.get("name")), _number(best.get("share"), 4), f"{base}/assets/{a['asset']}"]
             + [_number(shares.get(n, {}).get("share"), 4) for n in names]
             + [_number(shares.get(n, {}).get("first_3s"), 4) for n in timed]
         )

@@ -119,6 +119,7 @@ def test_campaign_csv_has_every_asset_with_scores_and_aoi_shares(admin_page: Any
             share = a["share"] if "share" in a else a["whole"]
             assert float(row[f"share_{a['name']}"]) == pytest.approx(share, abs=1e-4), (key, a)
         assert row["kind"] == ("video" if key == "v" else "image") and row["status"] == "done"
+        assert row["page"].endswith(f"/assets/{asset}")
     assert rows[ids["a"]]["share_product"] != "" and rows[ids["b"]]["share_product"] == ""  # b has no product AOI
     assert rows[ids["v"]]["memorability_first_3s"] != "" and rows[ids["v"]]["share_first_3s_logo"] != ""
     assert rows[ids["a"]]["share_first_3s_logo"] == ""  # images have no time windows
