@@ -21,7 +21,6 @@ from ..db.table import Item
 from ..services import Services
 from .deps import PageNotFound, PageUser
 from .library import SLUG
-from .listing import SORT_ALL_LIMIT, scope_assets
 
 router = APIRouter()
 Slug = Annotated[str, Path(max_length=63, pattern=SLUG)]
@@ -58,8 +57,21 @@ def _attention(services: Services, org: str, item: Item) -> dict[str, dict[str, 
     return out
 
 
+def all_assets(services: Services, org: str, brand: str, campaign: str) -> list[Item]:
+    """Every asset of the campaign, page after page to the end: the export has no cap (the
+    views' SORT_ALL_LIMIT would drop rows past 5,000 without a word)."""
+    out: list[Item] = []
+    cursor = None
+    while True:
+        page = services.repo.list_assets(org, brand, campaign, limit=500, cursor=cursor)
+        out.extend(page.items)
+        cursor = page.cursor
+        if not cursor:
+            return out
+
+
 def campaign_csv(services: Services, org: str, brand: str, campaign: str) -> str:
-    assets = scope_assets(services, org, brand, campaign, SORT_ALL_LIMIT)
+    assets = all_assets(services, org, brand, campaign)
     attention = {a["asset"]: _attention(services, org, a) for a in assets}
     names = sorted({n for shares in attention.values() for n in shares})
     timed = sorted({n for shares in attention.values() for n, s in shares.items() if "first_3s" in s})

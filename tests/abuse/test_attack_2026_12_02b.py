@@ -256,12 +256,6 @@ def test_a_big_endian_16_bit_tiff_decodes_like_its_little_endian_twin() -> None:
     assert np.array_equal(np.asarray(big.image), np.asarray(little.image))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/export.py campaign_csv reads scope_assets(..., SORT_ALL_LIMIT=5000): rows past 5,000 are "
-    "dropped without a word; page through list_assets to the end (streaming the CSV) or say it is cut. "
-    "Routed to the dashboard helper.",
-)
 def test_the_csv_export_of_a_campaign_has_every_asset_past_5000(world: World) -> None:
     """The campaign page says 'the CSV has every one'; with 5,001 assets it had 5,000 rows and
     nothing said one was missing."""
