@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from typing import Annotated, Any
 
@@ -29,8 +30,13 @@ SCORE_COLUMNS = ("memorability", "memorability_percentile", "memorability_first_
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# A formula character right after a separator: a cell of its own when the file is read with
+# another list separator than ',' (';' in most of Europe, where quoting does not protect it).
+AFTER_SEPARATOR = re.compile(r"([;,\t])(?=[=+\-@\t\r])")
+
+
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
+    text = AFTER_SEPARATOR.sub(r"\1'", "" if value is None else str(value))
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
@@ -79,7 +85,9 @@ def campaign_csv(services: Services, org: str, brand: str, campaign: str) -> str
     out = io.StringIO()
     # The BOM lets Excel read the file as UTF-8 (asset names are often not ASCII).
     out.write("\ufeff")
-    w = csv.writer(out, lineterminator="\r\n")
+    # Every cell quoted: where the list separator is ';' (Excel across most of Europe) an unquoted
+    # name like 'Q4;=1+1;' would split into cells, one of them a live formula.
+    w = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     w.writerow(
         ["asset", "name", "kind", "status", "uploaded_utc", *SCORE_COLUMNS, "best_aoi", "best_aoi_share", "page"]
         + [f"share_{n}" for n in names]

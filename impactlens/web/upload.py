@@ -71,4 +71,8 @@ def thumbnail(asset: str, principal: FragmentUser, services: ServicesDep) -> Res
     except Exception:  # noqa: BLE001 - an unreadable source shows the placeholder, never an error page
         return Response(PLACEHOLDER.format(item["kind"]), media_type="image/svg+xml")
     services.blobs.put(key, data, "image/jpeg")
+    if services.repo.get_asset(principal.org, asset) is None:
+        # Deleted while the thumbnail was made: the delete listed the prefix before this put,
+        # so nothing else would ever remove it.
+        services.blobs.delete(key)
     return Response(data, media_type="image/jpeg", headers=cache)

@@ -104,11 +104,6 @@ def test_a_gif_of_two_million_frames_decodes_its_first_frame_quickly() -> None:
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/export.py _cell checks only a cell's first character; a ';' in a name starts a new cell "
-    "where the list separator is ';' (Excel in de/fr/es/it/nl...). Routed to the dashboard helper.",
-)
 def test_the_csv_export_runs_no_formula_where_the_list_separator_is_a_semicolon(world: World) -> None:
     """Excel opens a .csv with the locale's list separator: ';' across most of Europe (where a
     formula's arguments are separated by ';' too). The name 'Q4;=1+1;' is not quoted (no comma
@@ -174,12 +169,6 @@ class DeleteWhileReading(LocalBlobStore):
         return data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/upload.py thumbnail: the JPEG is put under the asset's prefix after the asset was read, "
-    "without checking it still exists; put it only if the asset is still there (re-read after the put, "
-    "delete the thumb if it is gone). Routed to the dashboard helper.",
-)
 def test_an_asset_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail_behind(tmp_path: Path) -> None:
     """The library asks for every card's thumbnail; deleting an asset meanwhile (its page's
     button, or the API) left orgs/<org>/assets/<id>/thumb-320.jpg for ever: nothing lists or
