@@ -250,7 +250,7 @@ def test_every_frame_count_note_names_the_format_and_the_first_frame() -> None:
     mc.photo(64, 48).save(buf, "TIFF", save_all=True, append_images=[mc.photo(64, 48, 1)])
     decoded = decode_image(buf.getvalue(), LIMIT)
     assert decoded.warnings == ["TIFF image with several frames (animated or multi-page): the first frame was analysed"]
-    assert decode_image(mc.animated_gif(), LIMIT).warnings[0].startswith("GIF image with 3 frames")
+    assert decode_image(mc.animated_gif(), LIMIT).warnings[0].startswith("GIF image with several frames")
     assert Image.open(io.BytesIO(buf.getvalue())).n_frames == 2
 
 

@@ -147,6 +147,9 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     if cw < MIN_SIDE or ch < MIN_SIDE:
         raise MediaError(f"video is {cw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
+    dw = _display_width(cw, sar, warnings)
+    if dw < MIN_SIDE:  # non-square pixels: coded 32x64 at 1:4 is shown 8 px wide
+        raise MediaError(f"video is shown {dw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
     last_pts = _last_pts_s(path, max_duration_s)
     duration = _length(duration, first_t, last_pts)
     if cw * ch > max_pixels:
@@ -159,7 +162,6 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
         warnings.append("interlaced video: fields are blended by the downscale before analysis")
     if vfr:
         warnings.append(f"variable frame rate (average {fps:.2f} fps): samples follow presentation times")
-    dw = _display_width(cw, sar, warnings)
     w, h = (ch, dw) if rotation in (90, 270) else (dw, ch)
     return VideoInfo(
         container=fmt,

@@ -82,11 +82,6 @@ def _gif_of_frames(n: int) -> bytes:
     return head + first + tiny * (n - 1) + b"\x3b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media/image_io.py _frames: n_frames walks every GIF frame in Python (~3.7 us each) for a "
-    "note; count GIFs like TIFFs ('several'). Routed to the media helper.",
-)
 def test_a_gif_of_two_million_frames_decodes_its_first_frame_quickly() -> None:
     """A 34 MB GIF (under the free plan's 50 MB) of 2,000,000 one-pixel frames took ~7 s to
     decode on the shared machine, all of it counting frames for the 'N frames' note, at upload
@@ -129,11 +124,6 @@ def _number(cell: str) -> bool:
     return True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media/video_probe.py probe: MIN_SIDE is checked on the coded size, not the display size "
-    "(coded width x SAR); target_size then stretches the picture to 16 px. Routed to the media helper.",
-)
 def test_a_video_narrower_than_16_px_as_displayed_is_refused_too_small(world: World, tmp_path: Path) -> None:
     """Coded 32x64 with sample aspect 1:4 is shown 8x64. It was accepted, its result says 8x64,
     and every instant was analysed at 16x64: twice as wide as shown (the squeeze non-square
@@ -223,12 +213,6 @@ def test_every_spelling_of_an_email_and_both_sign_in_routes_share_one_account_co
     assert locked.status_code == 429 and "set-cookie" not in locked.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media/image_io.py _wide_to_8bit calls im.getextrema(), which Pillow does not support for "
-    "I;16B ('image has wrong mode'); 16-bit modes use 0-65535 whatever their range, so skip it for I;16*. "
-    "Routed to the media helper.",
-)
 def test_a_big_endian_16_bit_tiff_decodes_like_its_little_endian_twin() -> None:
     """A 16-bit TIFF in Motorola byte order ('MM': Mac and scanner software, scientific cameras)
     opens as I;16B and was refused at upload: 422 invalid_request 'image has wrong mode'."""
