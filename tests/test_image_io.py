@@ -286,3 +286,36 @@ def test_an_orientation_tag_of_the_wrong_type_is_ignored_not_a_failure(field_typ
     assert (decoded.width, decoded.height) == (64, 48)
     [note] = decoded.warnings
     assert note.startswith(f"EXIF orientation {shown}") and note.endswith("is not a valid value: ignored")
+
+
+@pytest.mark.parametrize("size", [(64, 48), (33, 17), (1000, 16)])
+def test_an_avifs_av1_picture_size_is_read_without_decoding(size: tuple[int, int]) -> None:
+    import io
+
+    from PIL import Image
+
+    from impactlens.media.avif import av1_frame_sizes
+
+    assert set(av1_frame_sizes(mc._encode(mc.photo(*size), "AVIF"))) == {size}
+    frames = [mc.photo(*size, seed=i) for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "AVIF", save_all=True, append_images=frames[1:])  # a sequence: its track's av1C
+    assert set(av1_frame_sizes(buf.getvalue())) == {size}
+    assert av1_frame_sizes(mc._encode(mc.photo(*size), "PNG")) == []
+    assert Image.open(io.BytesIO(buf.getvalue())).size == size
+
+
+def test_an_avif_understating_its_size_is_refused_before_its_picture_is_decoded() -> None:
+    """Its 'ispe' box said 64x64 over a 2048x2048 frame: Pillow reported 64x64, libavif decoded
+    the whole frame and a 64x64 corner was analysed (at 16384x16384: 581 MB, 3.9 s)."""
+    import struct
+
+    from PIL import Image
+
+    data = bytearray(mc._encode(Image.new("RGB", (2048, 2048), (200, 120, 40)), "AVIF", quality=30, speed=10))
+    at = data.index(b"ispe")
+    data[at + 8 : at + 16] = struct.pack(">II", 64, 64)
+    with pytest.raises(MediaError) as err:
+        decode_image(bytes(data), 1_000_000)
+    assert err.value.code == "image_too_large" and "2048x2048 AV1 picture" in err.value.message
+    assert decode_image(bytes(data), 2048 * 2048).width == 64  # within the limit: Pillow's size stands

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import MediaError
+from .avif import av1_frame_sizes
 
 MIN_SIDE = 16
 # Long side of the picture the analysis works on: the models and detectors resize to at
@@ -216,6 +217,13 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         )
     if min(width, height) < MIN_SIDE:
         raise MediaError(f"image is {width}x{height}; both sides must be >= {MIN_SIDE} px", "image_too_small")
+    if im.format == "AVIF":  # its stated size is free text; the AV1 stream's is what gets decoded
+        for w, h in av1_frame_sizes(data):
+            if w * h > max_pixels:
+                raise MediaError(
+                    f"image says {width}x{height} but holds a {w}x{h} AV1 picture; the limit is {max_pixels:,} pixels",
+                    "image_too_large",
+                )
     notes: list[str] = []
     frames = _frames(im)
     if frames != 1:
