@@ -38,6 +38,7 @@ log = logging.getLogger("impactlens.accounts")
 
 DEVICE_COOKIE = "impactlens_device"
 MAX_DEVICE_TOKENS = 4  # accounts one browser keeps trusted (a shared computer); newest first
+PRIORITY_PER_WINDOW = 20  # trusted sign-ins per account per window that may use the kept slot
 SECRET_PK, SECRET_SK = "SECRET#login-device", "SECRET"  # noqa: S105 - item keys, not secrets
 
 
@@ -66,6 +67,10 @@ class Attempt:
     reservation: Reservation
     account: str
     trusted: bool
+    # May use the password slot kept for trusted browsers: trusted, and the account has not
+    # spent its PRIORITY_PER_WINDOW uses (a user's own browser could otherwise be used to
+    # hold that slot with right passwords, which are never counted as failures).
+    priority: bool = False
 
     def release(self) -> None:
         self.counter.release(self.reservation)
@@ -86,6 +91,7 @@ class LoginGuard:
         self.window_s, self.device_ttl_s = window_s, device_ttl_s
         self.account_failures, self.device_failures = account_failures, device_failures
         self.clock = clock
+        self.priority_per_window = PRIORITY_PER_WINDOW
         self.counter = SlidingWindowCounter(table, lambda: self.clock())
         self._secret = secret
 
@@ -168,7 +174,8 @@ class LoginGuard:
         if device:
             reserved, wait = self.counter.reserve(f"login:device:{device}", self.device_failures, self.window_s)
             if reserved:
-                return Attempt(self.counter, reserved, account, True)
+                priority, _ = self.counter.reserve(f"login:priority:{account}", self.priority_per_window, self.window_s)
+                return Attempt(self.counter, reserved, account, True, priority is not None)
             waits.append(wait)  # this browser spent its own budget: counted as any other client
         reserved, wait = self.counter.reserve(f"login:account:{account}", self.account_failures, self.window_s)
         if reserved:

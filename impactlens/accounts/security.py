@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,20 +27,41 @@ MIN_PASSWORD = 10
 PASSWORD_SLOTS = 2
 PASSWORD_WAIT_S = 1.0
 _password_slots = threading.BoundedSemaphore(PASSWORD_SLOTS)
+# A few addresses sending sign-ins for random emails keep both slots taken, so everyone gets
+# 503. One more slot is kept for sign-ins from a browser this account signed in on before
+# (a device cookie, accounts/lockout.py), which such a flood cannot present.
+PRIORITY_SLOTS = 1
+_priority_slots = threading.BoundedSemaphore(PRIORITY_SLOTS)
 
 
 class PasswordChecksBusyError(Exception):
     """Every password slot stayed taken: the caller should retry shortly (503 busy)."""
 
 
-@contextmanager
-def password_slot(wait_s: float = PASSWORD_WAIT_S) -> Iterator[None]:
-    if not _password_slots.acquire(timeout=wait_s):
+def _acquire(wait_s: float, priority: bool) -> threading.BoundedSemaphore:
+    if not priority:
+        if _password_slots.acquire(timeout=wait_s):
+            return _password_slots
         raise PasswordChecksBusyError("too many sign-ins are being checked; retry in a few seconds")
+    deadline = time.monotonic() + wait_s
+    while True:  # whichever frees first: a semaphore cannot wait on two at once
+        for slots in (_password_slots, _priority_slots):
+            if slots.acquire(blocking=False):
+                return slots
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PasswordChecksBusyError("too many sign-ins are being checked; retry in a few seconds")
+        time.sleep(min(0.01, left))
+
+
+@contextmanager
+def password_slot(wait_s: float = PASSWORD_WAIT_S, priority: bool = False) -> Iterator[None]:
+    """A slot to hash or check a password in; ``priority`` may also take the kept slot."""
+    slots = _acquire(wait_s, priority)
     try:
         yield
     finally:
-        _password_slots.release()
+        slots.release()
 
 
 def hash_password(password: str) -> str:
@@ -47,9 +69,9 @@ def hash_password(password: str) -> str:
         return _hasher.hash(password)
 
 
-def verify_password(stored: str, password: str) -> bool:
+def verify_password(stored: str, password: str, priority: bool = False) -> bool:
     try:
-        with password_slot():
+        with password_slot(priority=priority):
             return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

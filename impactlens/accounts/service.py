@@ -107,9 +107,11 @@ class AccountService:
             raise AuthError("invalid or revoked API key")
         return self._principal(record["org"], str(record.get("role", "Member")), "key", key_id=key_id)
 
-    def login(self, email: str, password: str) -> tuple[str, Principal]:
+    def login(self, email: str, password: str, priority: bool = False) -> tuple[str, Principal]:
+        """``priority``: from a browser trusted for this account, which may use the kept
+        password slot (accounts/security.py)."""
         user = self.repo.user_by_email(email)
-        ok = verify_password(str(user["password_hash"]) if user else DUMMY_HASH, password)
+        ok = verify_password(str(user["password_hash"]) if user else DUMMY_HASH, password, priority)
         if user is None or not ok:
             raise AuthError("wrong email or password")
         token = new_token()

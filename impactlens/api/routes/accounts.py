@@ -52,7 +52,7 @@ def open_session(request: Request, response: Response, services: Services, email
         raise ApiError(429, "rate_limited", LOCKED_MESSAGE, {"Retry-After": retry_after(exc.retry_after_s)}) from None
     failed = False
     try:
-        token, principal = services.accounts.login(email, password)
+        token, principal = services.accounts.login(email, password, attempt.priority)
     except AuthError as exc:
         failed = True  # the one outcome that stays counted
         raise ApiError(401, "unauthorized", str(exc)) from exc
