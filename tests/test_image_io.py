@@ -319,3 +319,25 @@ def test_an_avif_understating_its_size_is_refused_before_its_picture_is_decoded(
         decode_image(bytes(data), 1_000_000)
     assert err.value.code == "image_too_large" and "2048x2048 AV1 picture" in err.value.message
     assert decode_image(bytes(data), 2048 * 2048).width == 64  # within the limit: Pillow's size stands
+
+
+@pytest.mark.parametrize(
+    ("mode", "key", "fg", "want"),
+    [
+        ("RGB", (255, 0, 255), (10, 120, 200), (10, 120, 200)),
+        ("L", 0, 90, (90, 90, 90)),
+        ("I;16", 0, 30000, (117,) * 3),
+    ],
+)
+def test_a_colour_keyed_png_shows_its_keyed_out_background_as_white(mode, key, fg, want) -> None:
+    """A PNG's tRNS colour key on a grey or RGB picture: the keyed-out background of a logo was
+    analysed as its key colour (magenta, black) instead of the page behind it."""
+    import numpy as np
+    from PIL import Image
+
+    im = Image.new(mode, (64, 48), key)
+    im.paste(Image.new(mode, (32, 48), fg), (32, 0))
+    decoded = decode_image(mc._encode(im, "PNG", transparency=key), LIMIT)
+    arr = np.asarray(decoded.image)
+    assert tuple(arr[0, 0]) == (255, 255, 255) and tuple(arr[0, -1]) == want
+    assert "transparent pixels composited over white" in decoded.warnings

@@ -186,7 +186,11 @@ def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:
         notes.append(f"{mode} image scaled to 8 bits" if mode != "F" else "floating-point image rescaled to 8 bits")
     w, h = im.size
     out_mode = "L" if scale is not None or mode in ("L", "1", "LA", "La") else "RGB"
-    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
+    # A colour key (PNG tRNS on a grey, RGB or palette picture: "transparency" in info) is
+    # transparency too: a grey or RGB logo's keyed-out background was analysed as its key
+    # colour (black, magenta) instead of the page behind it.
+    key = im.info.get("transparency") if mode not in _ALPHA_MODES else None
+    if mode in _ALPHA_MODES or key is not None:
         # Attention models see what a viewer sees: transparency over a white page.
         notes.append("transparent pixels composited over white")
     out = Image.new(out_mode, (max(1, w // factor), max(1, h // factor)))
@@ -194,8 +198,12 @@ def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:
     for y0 in range(0, out.height * factor, rows):
         strip = im.crop((0, y0, out.width * factor, min(y0 + rows, out.height * factor)))
         if scale is not None:
-            strip = Image.fromarray(scale(np.asarray(strip)), "L")
-        elif strip.mode in _ALPHA_MODES or (strip.mode == "P" and "transparency" in im.info):
+            raw = np.asarray(strip)
+            grey = scale(raw)
+            if isinstance(key, int):
+                grey[raw == key] = 255
+            strip = Image.fromarray(grey, "L")
+        elif strip.mode in _ALPHA_MODES or key is not None:
             rgba = strip.convert("RGBA")
             strip = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         strip = strip.convert(out_mode)
