@@ -39,17 +39,24 @@ def upload_page(
     return render(request, "upload.html", ctx)
 
 
-def _make_thumb(services: Services, item: dict[str, Any]) -> bytes:
-    # Each upload has its own key (recorded on the asset); older assets used the fixed one.
-    key = str(item.get("source") or source_key(item["org"], item["asset"]))
+def _make_thumb(services: Services, item: dict[str, Any], source: str) -> bytes | None:
+    """The thumbnail, or None when the source cannot be decoded. A storage error propagates:
+    only a source that was read and still would not decode is remembered as failed."""
     if item["kind"] == "image":
-        return image_thumbnail(services.blobs.read(key), max_pixels=services.settings.max_image_pixels)
+        raw = services.blobs.read(source)
+        try:
+            return image_thumbnail(raw, max_pixels=services.settings.max_image_pixels)
+        except Exception:  # noqa: BLE001 - any decoder failure: the card shows a placeholder
+            return None
     fd, path = tempfile.mkstemp(suffix=".video")
     try:
         with os.fdopen(fd, "wb") as f:
-            for part in services.blobs.get(key):
+            for part in services.blobs.get(source):
                 f.write(part)
-        return video_thumbnail(path)
+        try:
+            return video_thumbnail(path)
+        except Exception:  # noqa: BLE001 - as above
+            return None
     finally:
         os.unlink(path)
 
@@ -61,18 +68,30 @@ def thumbnail(asset: str, principal: FragmentUser, services: ServicesDep) -> Res
     if item is None:
         return Response(PLACEHOLDER.format("not found"), 404, media_type="image/svg+xml")
     key = f"{asset_prefix(principal.org, asset)}/thumb-{THUMB_SIDE}.jpg"
+    # A source that would not decode is remembered (by its key: a new upload has a new one), so
+    # a library page does not decode it again on every view, up to max_image_pixels each time.
+    failed = f"{asset_prefix(principal.org, asset)}/thumb-{THUMB_SIDE}.failed"
     cache = {"Cache-Control": "private, max-age=86400"}
+    placeholder = Response(PLACEHOLDER.format(item.get("kind", "asset")), media_type="image/svg+xml")
     if services.blobs.exists(key):
         return Response(b"".join(services.blobs.get(key)), media_type="image/jpeg", headers=cache)
     if item.get("status") in ("created", "awaiting_upload") or item.get("kind") not in ("image", "video"):
-        return Response(PLACEHOLDER.format(item.get("kind", "asset")), media_type="image/svg+xml")
+        return placeholder
+    # Each upload has its own key (recorded on the asset); older assets used the fixed one.
+    source = str(item.get("source") or source_key(item["org"], item["asset"]))
+    if services.blobs.exists(failed) and services.blobs.read(failed).decode() == source:
+        return placeholder
     try:
-        data = _make_thumb(services, item)
+        data = _make_thumb(services, item, source)
     except Exception:  # noqa: BLE001 - an unreadable source shows the placeholder, never an error page
-        return Response(PLACEHOLDER.format(item["kind"]), media_type="image/svg+xml")
-    services.blobs.put(key, data, "image/jpeg")
+        return placeholder
+    if data is None:
+        key, data = failed, source.encode()
+    services.blobs.put(key, data, "image/jpeg" if key != failed else "text/plain")
     if services.repo.get_asset(principal.org, asset) is None:
         # Deleted while the thumbnail was made: the delete listed the prefix before this put,
         # so nothing else would ever remove it.
         services.blobs.delete(key)
+    if key == failed:
+        return placeholder
     return Response(data, media_type="image/jpeg", headers=cache)
