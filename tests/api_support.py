@@ -91,3 +91,15 @@ class World:
 def make_world(tmp_path: Path, **settings: Any) -> World:
     services = embedded_services(api_settings(tmp_path, **settings))
     return World(services, TestClient(create_app(services)), JobWorker(services, "test-worker"))
+
+
+def make_world_with_blobs(tmp_path: Path, blobs_class: type[Any], **settings: Any) -> tuple[World, Any]:
+    """A world on SQLite whose blob store is ``blobs_class``: a LocalBlobStore subclass that
+    watches or interferes with reads (the real store underneath)."""
+    from impactlens.db.sqlite import SqliteTable
+
+    conf = api_settings(tmp_path, **settings)
+    conf.data_dir.mkdir(parents=True, exist_ok=True)
+    blobs = blobs_class(conf.data_dir / "blobs", b"k" * 32)
+    services = Services(conf, SqliteTable(conf.data_dir / "t.db"), blobs)
+    return World(services, TestClient(create_app(services)), JobWorker(services, "w1")), blobs

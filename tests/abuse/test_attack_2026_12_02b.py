@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from impactlens.api import create_app
 from impactlens.api.deps import SESSION_COOKIE
 from impactlens.errors import MediaError
 from impactlens.media.image_io import decode_image
@@ -158,17 +157,11 @@ def test_an_asset_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail_behind
     """The library asks for every card's thumbnail; deleting an asset meanwhile (its page's
     button, or the API) left orgs/<org>/assets/<id>/thumb-320.jpg for ever: nothing lists or
     deletes blobs of an asset that no longer exists."""
-    from impactlens.db.sqlite import SqliteTable
-    from impactlens.jobs.worker import JobWorker
-    from impactlens.services import Services
-    from tests.api_support import api_settings
+    from tests.api_support import make_world_with_blobs
     from tests.media_cases import jpeg
 
-    settings = api_settings(tmp_path)
-    settings.data_dir.mkdir(parents=True)
-    blobs = DeleteWhileReading(settings.data_dir / "blobs", b"k" * 32)
-    services = Services(settings, SqliteTable(settings.data_dir / "t.db"), blobs)
-    world = World(services, TestClient(create_app(services)), JobWorker(services, "w1"))
+    world, blobs = make_world_with_blobs(tmp_path, DeleteWhileReading)
+    services = world.services
     o = world.add_org("acme")
     world.campaign(o)
     asset = world.asset(o)["asset"]

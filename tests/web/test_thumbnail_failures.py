@@ -7,14 +7,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from impactlens.api import create_app
 from impactlens.api.deps import SESSION_COOKIE
-from impactlens.db.sqlite import SqliteTable
 from impactlens.jobs.analysis import asset_prefix
-from impactlens.jobs.worker import JobWorker
-from impactlens.services import Services
 from impactlens.storage.local import LocalBlobStore
-from tests.api_support import PASSWORD, World, api_settings
+from tests.api_support import PASSWORD, World, make_world_with_blobs
 from tests.media_cases import jpeg
 
 
@@ -30,11 +26,8 @@ class CountingReads(LocalBlobStore):
 
 
 def _world(tmp_path: Path) -> tuple[World, CountingReads, TestClient, str]:
-    settings = api_settings(tmp_path)
-    settings.data_dir.mkdir(parents=True)
-    blobs = CountingReads(settings.data_dir / "blobs", b"k" * 32)
-    services = Services(settings, SqliteTable(settings.data_dir / "t.db"), blobs)
-    world = World(services, TestClient(create_app(services)), JobWorker(services, "w1"))
+    world, blobs = make_world_with_blobs(tmp_path, CountingReads)
+    services = world.services
     o = world.add_org("acme")
     world.campaign(o)
     asset = world.asset(o)["asset"]
