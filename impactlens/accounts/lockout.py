@@ -7,7 +7,13 @@ guesses over many addresses, so failed sign-ins are also counted per account, in
 Locking the account on that count alone would let anyone lock any user out, so:
 
 - A browser that signs in gets a device cookie naming that account: a token signed with a
-  server key (HMAC-SHA256) carrying a keyed hash of the account, a random id and an expiry.
+  server key (HMAC-SHA256) carrying a keyed hash of the account, a keyed hash of the user who
+  signed in (organisation and user id, random and made with the user), a random id and an expiry.
+- The token is trusted only while the email still belongs to that user: an email given to a
+  new user after the old one was deleted is a new account to the old user's browsers. Whose the
+  email is now is read (one item: the email's guard) only when the cookie holds a validly signed
+  token for the email typed in, so a client that never signed in to it (any guesser of unknown
+  emails) meets exactly the same work and answers as before.
 - An attempt presenting a valid token for the email typed in is counted against that token
   only (a small budget of its own): the account's lockout does not reach the real user's
   browsers. A token over its budget (or stolen and spent) falls back to the account's count.
@@ -129,33 +135,52 @@ class LoginGuard:
         """The name the account is counted under: no email in the table, in cookies or in logs."""
         return _b64(self._mac(b"account", normalise_email(email))[:16])
 
+    def holder(self, org: str, user: str) -> str:
+        """The user a device token is bound to (a keyed hash: no ids in the cookie)."""
+        return _b64(self._mac(b"holder", f"{org}/{user}")[:12])
+
+    def current_holder(self, email: str) -> str | None:
+        """Who has the email now: its guard item (db/repo_accounts.py create_user), one read."""
+        guard = self.table.get(f"EMAIL#{normalise_email(email)}", "EMAIL")
+        return None if guard is None else self.holder(str(guard["org"]), str(guard["user"]))
+
     # Device cookies ------------------------------------------------------------------------
-    def _tokens(self, cookie: str | None) -> list[tuple[str, str]]:
-        """The (account, id) of each valid, unexpired token in the cookie."""
+    def _tokens(self, cookie: str | None) -> list[tuple[str, str, str]]:
+        """The (account, holder, id) of each valid, unexpired token in the cookie. Tokens of the
+        earlier 4-part form (bound to the email only) are no longer valid: signing in once more
+        gives the browser a bound one."""
         found = []
         now = self.clock()
         for token in (cookie or "").split("~")[: MAX_DEVICE_TOKENS * 2]:
             parts = token.split(".")
-            if len(parts) != 4 or not token.isascii() or not parts[2].isdigit():
+            if len(parts) != 5 or not token.isascii() or not parts[3].isdigit():
                 continue  # compare_digest refuses non-ASCII text (a TypeError, not a mismatch)
-            account, nonce, expires, sig = parts
-            good = _b64(self._mac(b"device", f"{account}.{nonce}.{expires}"))
+            account, holder, nonce, expires, sig = parts
+            good = _b64(self._mac(b"device", f"{account}.{holder}.{nonce}.{expires}"))
             if hmac.compare_digest(good, sig) and int(expires) > now:
-                found.append((account, nonce))
+                found.append((account, holder, nonce))
         return found
 
-    def trusted_device(self, cookie: str | None, account: str) -> str | None:
-        """A key for the cookie's token for ``account`` (a hash: the token itself is not stored)."""
-        for acct, nonce in self._tokens(cookie):
-            if hmac.compare_digest(acct, account):
+    def trusted_device(
+        self, cookie: str | None, account: str, holder: str | Callable[[], str | None] | None
+    ) -> str | None:
+        """A key for the cookie's token for ``account`` issued to ``holder`` (the email's user now;
+        a callable is asked only when the cookie has a token for the account), or None. The key
+        is a hash: the token itself is not stored."""
+        mine = [(h, nonce) for acct, h, nonce in self._tokens(cookie) if hmac.compare_digest(acct, account)]
+        if not mine:
+            return None
+        current = holder() if callable(holder) else holder
+        for h, nonce in mine:
+            if current is not None and hmac.compare_digest(h, current):
                 return hashlib.sha256(nonce.encode()).hexdigest()[:32]
         return None
 
-    def device_cookie(self, cookie: str | None, account: str) -> str:
-        """The cookie after a successful sign-in: a fresh token for ``account`` first, then the
-        browser's other valid ones (its other accounts), at most ``MAX_DEVICE_TOKENS``."""
+    def device_cookie(self, cookie: str | None, account: str, holder: str) -> str:
+        """The cookie after a successful sign-in by ``holder``: a fresh token for ``account``
+        first, then the browser's other valid ones (its other accounts), at most ``MAX_DEVICE_TOKENS``."""
         expires = int(self.clock() + self.device_ttl_s)
-        body = f"{account}.{_b64(secrets.token_bytes(16))}.{expires}"
+        body = f"{account}.{holder}.{_b64(secrets.token_bytes(16))}.{expires}"
         tokens = [f"{body}.{_b64(self._mac(b'device', body))}"]
         seen = {account}
         for token in (cookie or "").split("~")[: MAX_DEVICE_TOKENS * 2]:
@@ -169,7 +194,7 @@ class LoginGuard:
     def begin(self, email: str, cookie: str | None) -> Attempt:
         """Counts a sign-in attempt before its password check, or raises SignInLocked."""
         account = self.account(email)
-        device = self.trusted_device(cookie, account)
+        device = self.trusted_device(cookie, account, lambda: self.current_holder(email))
         waits = []
         if device:
             reserved, wait = self.counter.reserve(f"login:device:{device}", self.device_failures, self.window_s)

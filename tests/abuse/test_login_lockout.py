@@ -155,12 +155,15 @@ def other_char(text: str) -> str:
 def test_only_a_valid_signed_unexpired_cookie_for_that_account_is_trusted(site: Site) -> None:
     mine = device_of(site.login(EMAIL, PASSWORD))
     evils = device_of(site.login(OTHER, PASSWORD))  # the attacker's own account's cookie
-    account, nonce, expires, sig = mine.split(".")
+    account, holder, nonce, expires, sig = mine.split(".")
+    evil_holder = evils.split(".")[1]
     forged = [
         evils,
-        f"{account}.{nonce}.{int(expires) + 10**6}.{sig}",  # a longer life
-        f"{account}.{other_char(nonce)}.{expires}.{sig}",
-        f"{account}.{nonce}.{expires}.{other_char(sig)}",
+        f"{account}.{holder}.{nonce}.{int(expires) + 10**6}.{sig}",  # a longer life
+        f"{account}.{holder}.{other_char(nonce)}.{expires}.{sig}",
+        f"{account}.{holder}.{nonce}.{expires}.{other_char(sig)}",
+        f"{account}.{evil_holder}.{nonce}.{expires}.{sig}",  # another user's binding
+        f"{account}.{nonce}.{expires}.{sig}",  # the unbound form
         "",
         "garbage~" * 20,
     ]
@@ -260,12 +263,14 @@ def test_a_configured_secret_signs_cookies_that_every_container_accepts(table: A
     a = LoginGuard(table, secret=b"s" * 32, clock=Clock(100.0))
     b = LoginGuard(table, secret=b"s" * 32, clock=Clock(100.0))
     c = LoginGuard(table, clock=Clock(100.0))  # no configured key: one made and kept in the table
-    cookie = a.device_cookie(None, a.account(EMAIL))
-    assert b.trusted_device(cookie, b.account(EMAIL)) and not c.trusted_device(cookie, c.account(EMAIL))
+    cookie = a.device_cookie(None, a.account(EMAIL), a.holder("acme", "u1"))
+    assert b.trusted_device(cookie, b.account(EMAIL), b.holder("acme", "u1"))
+    assert not c.trusted_device(cookie, c.account(EMAIL), c.holder("acme", "u1"))
     d = LoginGuard(table, clock=Clock(100.0))
-    assert d.trusted_device(c.device_cookie(None, c.account(EMAIL)), d.account(EMAIL))
-    for junk in ("é.é.1.é", "a.b.99999999999999999999.c", "~" * 5000, "." * 4):  # never an error
-        assert d.trusted_device(junk, d.account(EMAIL)) is None
+    made_by_c = c.device_cookie(None, c.account(EMAIL), c.holder("acme", "u1"))
+    assert d.trusted_device(made_by_c, d.account(EMAIL), d.holder("acme", "u1"))
+    for junk in ("é.é.é.1.é", "a.h.b.99999999999999999999.c", "~" * 5000, "." * 5):  # never an error
+        assert d.trusted_device(junk, d.account(EMAIL), d.holder("acme", "u1")) is None
 
 
 def test_one_browser_keeps_a_device_token_for_each_of_its_last_four_accounts(tmp_path: Path) -> None:
@@ -274,7 +279,33 @@ def test_one_browser_keeps_a_device_token_for_each_of_its_last_four_accounts(tmp
     guard = LoginGuard(make_table("sqlite", tmp_path), clock=Clock(100.0))
     emails = [f"user{n}@acme.test" for n in range(5)]
     cookie = None
+    holder = guard.holder("acme", "u1")
     for email in emails + [emails[2]]:  # signing in again to an account moves its token first
-        cookie = guard.device_cookie(cookie, guard.account(email))
-    assert [bool(guard.trusted_device(cookie, guard.account(e))) for e in emails] == [False, True, True, True, True]
+        cookie = guard.device_cookie(cookie, guard.account(email), holder)
+    trusted = [bool(guard.trusted_device(cookie, guard.account(e), holder)) for e in emails]
+    assert trusted == [False, True, True, True, True]
     assert cookie is not None and cookie.count("~") == 3 and cookie.startswith(guard.account(emails[2]))
+
+
+def test_a_device_cookie_is_not_trusted_for_the_next_user_given_the_same_email(site: Site) -> None:
+    """The old user's browser keeps a validly signed token for the email; once the user is
+    deleted and the email given to someone new, it is counted like any client (the account's
+    budget), and the new user's own browser gets a small budget of its own."""
+    old_browser = device_of(site.login(EMAIL, PASSWORD))
+    old_user = site.services.repo.user_by_email(EMAIL)
+    site.services.accounts.create_user("acme", "boss@acme.test", "Boss", "Admin", PASSWORD)
+    site.services.repo.delete_user("acme", old_user["user"])
+    assert site.login(EMAIL, PASSWORD, old_browser).status_code == 401  # no user has the email now
+    site.clock.t += 2 * WINDOW  # that failure forgotten
+    new = site.services.accounts.create_user("acme", EMAIL, "Newcomer", "Member", PASSWORD + "!")
+    assert new["user"] != old_user["user"]
+
+    codes = [site.login(EMAIL, f"guess {n}", old_browser).status_code for n in range(ACCOUNT_BUDGET + 1)]
+    assert codes == [401] * ACCOUNT_BUDGET + [429]  # no device budget on top of the account's
+    assert site.login(EMAIL, PASSWORD + "!", old_browser).status_code == 429
+    site.clock.t += 2 * WINDOW
+    new_browser = device_of(site.login(EMAIL, PASSWORD + "!"))
+    for n in range(ACCOUNT_BUDGET):
+        assert site.login(EMAIL, f"guess again {n}").status_code == 401
+    assert site.login(EMAIL, PASSWORD + "!", old_browser).status_code == 429
+    assert site.login(EMAIL, PASSWORD + "!", new_browser).status_code == 200  # the new user is not locked out

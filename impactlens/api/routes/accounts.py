@@ -68,7 +68,7 @@ def open_session(request: Request, response: Response, services: Services, email
     # This browser is now trusted for this account: its own small budget of failures from here on.
     response.set_cookie(
         DEVICE_COOKIE,
-        guard.device_cookie(device, attempt.account),
+        guard.device_cookie(device, attempt.account, guard.holder(principal.org, str(principal.user))),
         max_age=int(guard.device_ttl_s),
         httponly=True,
         samesite="strict",
