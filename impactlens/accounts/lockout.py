@@ -39,6 +39,7 @@ from typing import Any
 
 from ..db.ratelimit import Reservation, SlidingWindowCounter
 from ..db.table import NOT_EXISTS, ConditionFailedError, Table
+from .refusal_log import RefusalLog
 
 log = logging.getLogger("impactlens.accounts")
 
@@ -100,6 +101,9 @@ class LoginGuard:
         self.priority_per_window = PRIORITY_PER_WINDOW
         self.counter = SlidingWindowCounter(table, lambda: self.clock())
         self._secret = secret
+        # Sign-in refusals (per account here, per address in api/routes/accounts.py): a spray is
+        # refused thousands of times a second, so not one warning line each.
+        self.refusals = RefusalLog(log, "sign-in refused", clock=lambda: self.clock())
 
     @classmethod
     def from_settings(cls, table: Table, settings: Any, clock: Callable[[], float] = time.time) -> LoginGuard:
@@ -206,5 +210,5 @@ class LoginGuard:
         if reserved:
             return Attempt(self.counter, reserved, account, False)
         waits.append(wait)
-        log.warning("sign-in refused: account %s over its failure budget (device cookie: %s)", account, bool(device))
+        self.refusals.refused(f"account {account}", f"over its failure budget; device cookie: {bool(device)}")
         raise SignInLocked(min(waits))

@@ -41,10 +41,12 @@ def login_guard(app: Any) -> LoginGuard:
 def open_session(request: Request, response: Response, services: Services, email: str, password: str) -> Principal:
     """Throttled login that sets the session cookie (the API's and the dashboard's sign-in):
     per client address, then per account (accounts/lockout.py), before any password check."""
-    wait = get_buckets(request).take(f"login:{client_key(request)}", 1.0, 10)
-    if wait:
-        raise ApiError(429, "rate_limited", "too many login attempts", {"Retry-After": retry_after(wait)})
     guard = login_guard(request.app)
+    address = client_key(request)
+    wait = get_buckets(request).take(f"login:{address}", 1.0, 10)
+    if wait:
+        guard.refusals.refused(f"address {address}", "over the per-address sign-in rate")
+        raise ApiError(429, "rate_limited", "too many login attempts", {"Retry-After": retry_after(wait)})
     device = request.cookies.get(DEVICE_COOKIE)
     try:
         attempt = guard.begin(email, device)
