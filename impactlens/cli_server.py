@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .settings import ENV_NEW_PASSWORD, ENV_PUBLIC_URL
+
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from .settings import load_settings
@@ -30,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .services import build_services
 
     public = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"  # noqa: S104
-    settings = _settings(args, public_url=os.environ.get("IMPACTLENS_PUBLIC_URL") or public)
+    settings = _settings(args, public_url=os.environ.get(ENV_PUBLIC_URL) or public)
     services = build_services(settings)
     worker = JobWorker(services)
     creds = None if args.no_demo else first_run(services)
@@ -80,7 +82,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
     elif a == "list-orgs":
         out = s.accounts.list_orgs()
     elif a == "create-user":
-        password = os.environ.get("IMPACTLENS_NEW_PASSWORD") or getpass.getpass("password for the new user: ")
+        password = os.environ.get(ENV_NEW_PASSWORD) or getpass.getpass("password for the new user: ")
         out = s.accounts.create_user(args.org, args.email, args.name or args.email, args.role, password)
     elif a == "list-users":
         out = [{k: v for k, v in u.items() if k != "password_hash"} for u in s.repo.list_users(args.org).items]

@@ -32,6 +32,9 @@ ENV_TRUSTED_PROXIES = f"{ENV_PREFIX}TRUSTED_PROXIES"
 ENV_PUBLIC_URL = f"{ENV_PREFIX}PUBLIC_URL"
 ENV_JOB_WORKERS = f"{ENV_PREFIX}JOB_WORKERS"
 ENV_LOGIN_DEVICE_SECRET = f"{ENV_PREFIX}LOGIN_DEVICE_SECRET"
+# Read by the CLI only, not Settings fields: `admin create-user` takes the password from here
+# (scripts) before asking at a prompt.
+ENV_NEW_PASSWORD = f"{ENV_PREFIX}NEW_PASSWORD"  # noqa: S105 - a variable's name, not a password
 
 Variant = Literal["fp32", "int8"]
 

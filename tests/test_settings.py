@@ -29,3 +29,18 @@ def test_unknown_or_invalid_settings_are_refused(tmp_path: Path) -> None:
     f.write_text("video_sample_fps = -1\n")
     with pytest.raises(ValueError):
         load_settings(f)
+
+
+def test_the_readme_settings_table_names_every_setting_and_nothing_else() -> None:
+    """README's Settings table is the users' reference: a field added (or renamed) without its
+    row, or a row left behind, fails here instead of drifting."""
+    import re
+    from pathlib import Path
+
+    from impactlens.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \|", section, re.MULTILINE)
+    assert len(rows) == len(set(rows)), "a setting has two rows"
+    assert sorted(rows) == sorted(name.upper() for name in Settings.model_fields)
