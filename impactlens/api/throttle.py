@@ -18,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from ..db.ratelimit import tokens_needed
+
 
 class TokenBuckets:
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
@@ -29,18 +31,24 @@ class TokenBuckets:
     def __len__(self) -> int:
         return len(self._state)
 
-    def take(self, key: str, rate: float, burst: int) -> float:
-        """Takes a token: 0.0 when allowed, otherwise the seconds to wait (Retry-After)."""
+    def take(self, key: str, rate: float, burst: int, cost: int = 1) -> float:
+        """Takes ``cost`` tokens: 0.0 when allowed, otherwise the seconds to wait (Retry-After).
+
+        A request costing more than one token (a CSV export, per rows read) needs
+        ``need(cost, burst)`` of them and takes all ``cost``: the bucket goes below zero, and the
+        key's next requests wait until it has refilled (a debt), so work of any size is paid
+        for at the plan's rate, yet is never refused for good for being larger than the burst."""
         now = self.clock()
+        need = float(tokens_needed(cost, burst))
         with self._lock:
             tokens, last = self._state.get(key, (float(burst), now))
             tokens = min(float(burst), tokens + (now - last) * rate)
-            allowed = tokens >= 1.0
-            self._state[key] = (tokens - 1.0 if allowed else tokens, now)
+            allowed = tokens >= need
+            self._state[key] = (tokens - cost if allowed else tokens, now)
             self._state.move_to_end(key)
             while len(self._state) > self.max_keys:
                 self._state.popitem(last=False)
-            return 0.0 if allowed else (1.0 - tokens) / rate
+            return 0.0 if allowed else (need - tokens) / rate
 
 
 def retry_after(seconds: float) -> str:

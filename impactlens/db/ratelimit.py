@@ -28,6 +28,14 @@ from .aggregates import TTL_ATTRIBUTE
 from .table import Condition, ConditionFailedError, Table
 
 SHARD_RATE = 400.0  # requests/s one counter item is asked to absorb (well under DynamoDB's ~1,000 WCU)
+MAX_DEBT_WINDOWS = 64  # windows a costly request may be charged into (writes per request stay bounded)
+
+
+def tokens_needed(cost: int, burst: int) -> int:
+    """What a request of ``cost`` tokens must find in a bucket of ``burst``: all of them, but
+    never more than half a burst. A full burst could never be found by a request that follows
+    its own page's token (the export), nor while the key's other pages keep coming."""
+    return min(max(cost, 1), max(1, burst // 2))
 
 
 class TableRateLimiter:
@@ -46,23 +54,38 @@ class TableRateLimiter:
         self.rng = rng or random.Random()  # noqa: S311 - load spreading, not security
         self.shard_rate = shard_rate
 
-    def take(self, key: str, rate: float, burst: int) -> float:
+    def take(self, key: str, rate: float, burst: int, cost: int = 1) -> float:
+        """``cost`` above 1 (a CSV export, per rows read): as TokenBuckets.take, it needs room
+        for ``tokens_needed(cost, allowed)`` in the window and takes all of it; what goes past the
+        window's allowance is added to the following windows (a debt, at most
+        ``MAX_DEBT_WINDOWS`` of them), so the key's next requests wait as long as it took."""
+
         window = max(burst / rate, 1.0)
         shards = max(1, math.ceil(rate / self.shard_rate))
         allowed = max(1, burst // shards)
+        cost = max(cost, 1)
+        need = tokens_needed(cost, allowed)
         now = self.clock()
         start = math.floor(now / window) * window
-        shard = self.rng.randrange(shards)
+        pk = f"RATE#{key}#{self.rng.randrange(shards)}"
         try:
-            self.table.update(
-                f"RATE#{key}#{shard}",
+            item = self.table.update(
+                pk,
                 f"W#{int(start * 1000)}",
-                add={"n": 1},
+                add={"n": cost},
                 set={TTL_ATTRIBUTE: int(start + window) + 60},
-                condition=Condition(less_than={"n": allowed}),
+                condition=Condition(less_than={"n": allowed - need + 1}),
             )
         except ConditionFailedError:
             return max(0.001, start + window - now)
+        debt = min(int(item["n"]) - allowed, cost)
+        for k in range(1, MAX_DEBT_WINDOWS + 1):
+            if debt <= 0:
+                break
+            later = start + k * window
+            ttl = {TTL_ATTRIBUTE: int(later + window) + 60}
+            self.table.update(pk, f"W#{int(later * 1000)}", add={"n": min(debt, allowed)}, set=ttl)
+            debt -= allowed
         return 0.0
 
 

@@ -61,8 +61,8 @@ class PageThrottled(Exception):
         self.retry_after, self.fragment = retry_after(wait_s), fragment
 
 
-def _take(request: Request, key: str, rate: float, burst: int, message: str, fragment: bool) -> None:
-    wait = get_buckets(request).take(key, rate, burst)
+def _take(request: Request, key: str, rate: float, burst: int, message: str, fragment: bool, cost: int = 1) -> None:
+    wait = get_buckets(request).take(key, rate, burst, cost)
     if wait:
         raise PageThrottled(message, wait, fragment)
 
@@ -87,13 +87,26 @@ async def _user(request: Request, services: ServicesDep, fragment: bool) -> Prin
     if principal is None:
         _anonymous(request, services, fragment)  # signed-out requests count per address
         raise LoginRequired(_next(request), fragment)
+    _organisation(request, principal, fragment)
+    request.state.principal = principal  # only now: a throttled page renders without reading the org
+    return principal
+
+
+def _organisation(request: Request, principal: Principal, fragment: bool, cost: int = 1) -> None:
     plan = get_plan(principal.plan)
     factor, kind = (FRAGMENT_FACTOR, "media") if fragment else (1, "page")
     rate = plan.requests_per_s * factor
     message = f"Your organisation's {plan.name} plan allows {rate:g} dashboard requests a second."
-    _take(request, f"web:{kind}:{principal.org}", rate, plan.burst * factor, message, fragment)
-    request.state.principal = principal  # only now: a throttled page renders without reading the org
-    return principal
+    _take(request, f"web:{kind}:{principal.org}", rate, plan.burst * factor, message, fragment, cost)
+
+
+def charge_pages(request: Request, principal: Principal, cost: int) -> None:
+    """Takes ``cost`` more page tokens of the organisation for a page whose work grows with
+    what it reads (the CSV export): PageThrottled, before that work, when the bucket has not got
+    ``tokens_needed(cost, burst)`` (at most half a burst); a cost above what is left is a debt
+    that later pages wait out."""
+    if cost > 0:
+        _organisation(request, principal, False, cost)
 
 
 async def page_user(request: Request, services: ServicesDep) -> Principal:
