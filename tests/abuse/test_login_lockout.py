@@ -309,3 +309,33 @@ def test_a_device_cookie_is_not_trusted_for_the_next_user_given_the_same_email(s
         assert site.login(EMAIL, f"guess again {n}").status_code == 401
     assert site.login(EMAIL, PASSWORD + "!", old_browser).status_code == 429
     assert site.login(EMAIL, PASSWORD + "!", new_browser).status_code == 200  # the new user is not locked out
+
+
+def test_only_a_browser_that_signed_in_to_the_email_makes_the_guard_read_whose_it_is(tmp_path: Path) -> None:
+    """Binding tokens to the user costs a read of the email's guard item before the password
+    check; a client without a genuine token for the email (any guesser of unknown emails) never
+    causes it, so refused sign-ins for known and unknown emails still do the same work."""
+    from impactlens.db.sqlite import SqliteTable
+
+    class Watched(SqliteTable):
+        email_reads = 0
+
+        def get(self, pk: str, sk: str) -> Any:
+            self.email_reads += pk.startswith("EMAIL#")
+            return super().get(pk, sk)
+
+    table = Watched(tmp_path / "t.db")
+    site = Site(table, tmp_path, login_account_failures=ACCOUNT_BUDGET, login_device_failures=DEVICE_BUDGET)
+    mine = device_of(site.login(EMAIL, PASSWORD))
+    evils = device_of(site.login(OTHER, PASSWORD))
+    for email in (EMAIL, "nobody@acme.test"):
+        for n in range(ACCOUNT_BUDGET):
+            site.login(email, f"wrong {n}")
+    for email in (EMAIL, "nobody@acme.test"):
+        for cookie in (None, evils, mine.replace(".", "x", 1)):
+            before = table.email_reads
+            assert site.login(email, PASSWORD, cookie).status_code == 429
+            assert table.email_reads == before  # refused before any lookup of the email
+    before = table.email_reads
+    assert site.login(EMAIL, PASSWORD, mine).status_code == 200
+    assert table.email_reads == before + 2  # whose the email is (the guard), then the sign-in's own lookup
