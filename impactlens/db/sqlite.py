@@ -13,18 +13,15 @@ on a generated ``ttl`` column.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
+from .sqlite_expiry import ExpiringTable
+from .sqlite_rows import SCHEMA, TTL_COLUMN, TTL_INDEX, dumps, loads
 from .table import (
     Check,
     Condition,
@@ -45,68 +42,6 @@ from .table import (
     validate_item,
 )
 
-# The item's top-level ``ttl`` when it is a number, as DynamoDB's TTL reads it (a string or a
-# boolean ttl is ignored there: json_type tells true from 1). Rows that are not strict JSON (NaN
-# written before such numbers were refused) have none: json_type would raise on them. No
-# declared type, so no affinity turns a string into a number. Virtual: computed on write for
-# the index only, so the data column stays the single source.
-TTL_COLUMN = """ttl GENERATED ALWAYS AS (CASE
-    WHEN NOT json_valid(data) THEN NULL
-    WHEN json_type(data, '$.ttl') IN ('integer', 'real') THEN json_extract(data, '$.ttl')
-  END) VIRTUAL"""
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS items (
-  pk TEXT NOT NULL, sk TEXT NOT NULL, gsi1pk TEXT, gsi1sk TEXT, data TEXT NOT NULL,
-  {TTL_COLUMN},
-  PRIMARY KEY (pk, sk)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
-CREATE TABLE IF NOT EXISTS outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL, old TEXT, new TEXT
-);
-"""
-# Partial: only items that carry a ttl are in it, so it costs nothing for the rest.
-TTL_INDEX = "CREATE INDEX IF NOT EXISTS items_ttl ON items (ttl) WHERE ttl IS NOT NULL"
-EXPIRY_BATCH = 500  # rows per write transaction: a few ms of write lock (tests/test_sqlite_expiry.py)
-EXPIRY_PAUSE_S = 0.02  # between batches, so writers waiting on the lock get it first
-
-
-@dataclass(frozen=True)
-class Expiry:
-    """What one ``expire_items`` call did: rows deleted, write transactions it took."""
-
-    deleted: int
-    batches: int
-
-
-_LONG_DIGITS = re.compile(r"\d{19}")
-_EXACT = " "  # leading marker of rows the standard parser must read (json never starts so)
-
-
-def _dumps(item: Item) -> str:
-    """JSON for the data column. orjson reads rows ~5x faster than json, but it turns integers
-    beyond 64 bits (the aggregates' sums of squares can be) into floats: rows holding any
-    19-digit run are marked here, once, so that reads know which parser keeps them exact.
-    NaN and Infinity are refused, as DynamoDB refuses them: JSON has no such numbers."""
-    try:
-        text = json.dumps(item, sort_keys=True, allow_nan=False)
-    except ValueError as exc:
-        raise TableError("numbers must be finite (no NaN or Infinity)") from exc
-    return _EXACT + text if _LONG_DIGITS.search(text) else text
-
-
-def _loads(text: str) -> Item:
-    if text[:1] == _EXACT:
-        item: Item = json.loads(text)
-        return item
-    try:
-        item = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # A row written before non-finite numbers were refused: still readable (and deletable).
-        item = json.loads(text)
-    return item
-
 
 def _upper_bound(prefix: str) -> str:
     """The smallest string greater than every string starting with ``prefix``."""
@@ -117,7 +52,7 @@ def _position(seq: int) -> str:
     return f"{seq:020d}"
 
 
-class SqliteTable:
+class SqliteTable(ExpiringTable):
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
         self.path = str(path)
         self._timeout = busy_timeout_s
@@ -171,7 +106,7 @@ class SqliteTable:
     @staticmethod
     def _load(conn: sqlite3.Connection, pk: str, sk: str) -> Item | None:
         row = conn.execute("SELECT data FROM items WHERE pk=? AND sk=?", (pk, sk)).fetchone()
-        return _loads(row[0]) if row else None
+        return loads(row[0]) if row else None
 
     def get(self, pk: str, sk: str) -> Item | None:
         return self._load(self._conn(), pk, sk)
@@ -216,7 +151,7 @@ class SqliteTable:
         order = ", ".join(f"{c} {direction}" for c in order_cols)
         sql = f"SELECT data FROM items WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"  # noqa: S608 - fixed names
         rows = self._conn().execute(sql, [*args, limit + 1]).fetchall()
-        items = [_loads(r[0]) for r in rows[:limit]]
+        items = [loads(r[0]) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             tail = items[-1]
@@ -242,7 +177,7 @@ class SqliteTable:
         else:
             conn.execute(
                 "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, data) VALUES (?, ?, ?, ?, ?)",
-                (new["PK"], new["SK"], new.get("GSI1PK"), new.get("GSI1SK"), _dumps(new)),
+                (new["PK"], new["SK"], new.get("GSI1PK"), new.get("GSI1SK"), dumps(new)),
             )
             event = "INSERT" if old is None else "MODIFY"
         conn.execute(
@@ -316,54 +251,6 @@ class SqliteTable:
         with self._tx() as conn:
             for op in ops:
                 self._apply(conn, op, True)
-
-    # Expiry (DynamoDB's TTL) -------------------------------------------------------------
-    def expire_items(
-        self,
-        now: float,
-        *,
-        batch: int = EXPIRY_BATCH,
-        pause_s: float = EXPIRY_PAUSE_S,
-        keep_pk: tuple[str, str] | None = None,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> Expiry:
-        """Delete every item whose numeric ``ttl`` is below ``now`` (epoch seconds), as
-        DynamoDB's TTL does; items without one stay. Each deletion is a REMOVE change record
-        with the old image, as TTL deletions are in DynamoDB Streams, so stream consumers see
-        the table as it is. ``batch`` rows per write transaction, ``pause_s`` between them:
-        the write lock is never held for the whole sweep. Items whose PK lies strictly
-        between the two strings of ``keep_pk`` stay whatever their ttl (the caller's guard).
-        ``on_batch(number, deleted)`` runs after each commit, outside the lock (tests)."""
-        if batch < 1:
-            raise TableError("batch must be >= 1")
-        sql = "SELECT pk, sk, data FROM items WHERE ttl < ?"
-        args: list[Any] = [now]
-        if keep_pk is not None:
-            sql += " AND NOT (pk > ? AND pk < ?)"
-            args += list(keep_pk)
-        sql += " ORDER BY ttl LIMIT ?"
-        deleted = batches = 0
-        while True:
-            # A look without the write lock first: most sweeps find nothing to do.
-            if self._conn().execute(sql, [*args, 1]).fetchone() is None:
-                return Expiry(deleted, batches)
-            with self._tx() as conn:
-                rows = conn.execute(sql, [*args, batch]).fetchall()
-                if rows:
-                    conn.executemany("DELETE FROM items WHERE pk=? AND sk=?", [(pk, sk) for pk, sk, _ in rows])
-                    conn.executemany(
-                        "INSERT INTO outbox (event, old, new) VALUES ('REMOVE', ?, NULL)",
-                        [(data.lstrip(_EXACT),) for _, _, data in rows],
-                    )
-            if not rows:
-                return Expiry(deleted, batches)
-            deleted += len(rows)
-            batches += 1
-            if on_batch is not None:
-                on_batch(batches, len(rows))
-            if len(rows) < batch:
-                return Expiry(deleted, batches)
-            time.sleep(pause_s)
 
     # Stream -----------------------------------------------------------------------------
     def read_stream(self, after: str | None = None, limit: int = 100) -> list[StreamRecord]:
