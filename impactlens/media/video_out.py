@@ -76,7 +76,8 @@ def concat_segments(segments: list[str], dest: str | Path) -> int:
         out_stream = None
         offset = 0
         for path in segments:
-            with av.open(path) as src:
+            # Our own MP4 segments: the demuxer is named so nothing else could read them.
+            with av.open(path, format="mov", options={"protocol_whitelist": "file"}) as src:
                 stream = src.streams.video[0]
                 if out_stream is None:
                     out_stream = out.add_stream_from_template(stream)

@@ -13,9 +13,8 @@ from typing import Any
 import av
 
 from ..errors import MediaError
+from .containers import DEMUXERS, FORMAT_WHITELIST, PROTOCOL_WHITELIST, demuxer_for
 
-# FFmpeg demuxers that read still images: an image renamed .mp4 lands here.
-_IMAGE_DEMUXERS = ("image2", "_pipe", "gif", "apng", "webp")
 MIN_SIDE = 16
 
 
@@ -48,30 +47,20 @@ class VideoInfo:
 
 
 def open_video(path: str | Path) -> av.container.InputContainer:
+    """Opens an upload with the demuxer its signature names (media/containers.py): FFmpeg
+    never probes it, so no other demuxer reads it (nor a file it names)."""
     p = Path(path)
     if not p.is_file():
         raise MediaError(f"no such file: {p}", "not_found")
     if p.stat().st_size == 0:
         raise MediaError("the file is empty (0 bytes)", "empty_file")
+    demuxer = demuxer_for(p)
+    options = {"format_whitelist": FORMAT_WHITELIST, "protocol_whitelist": PROTOCOL_WHITELIST}
     try:
-        return av.open(str(p), mode="r", metadata_errors="ignore")
-    except av.error.InvalidDataError as exc:
-        if _looks_like_video(p):
-            raise MediaError("the video container is truncated or corrupt", "corrupt_media") from exc
-        raise MediaError("not a recognised video format", "unsupported_media") from exc
+        return av.open(str(p), mode="r", format=demuxer, options=options, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot open the video: {exc}", "corrupt_media") from exc
-
-
-def _looks_like_video(path: Path) -> bool:
-    """Known container signatures: MP4/MOV (ftyp), Matroska/WebM, AVI, MPEG-TS, MPEG-PS."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
-        return True
-    if head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba")):
-        return True
-    return head[:1] == b"\x47" and path.stat().st_size % 188 == 0  # MPEG-TS packets
+        # The signature matched, so the file is that container, damaged.
+        raise MediaError(f"the {DEMUXERS[demuxer]} container is truncated or corrupt", "corrupt_media") from exc
 
 
 # Streams that hold a still, not the moving picture: an audio file's cover art, thumbnails.
@@ -109,9 +98,6 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
     container = open_video(path)
     with container:
         fmt = container.format.name
-        if any(fmt == d or fmt.endswith(d) for d in _IMAGE_DEMUXERS) or fmt.startswith("image2"):
-            if container.streams.video:
-                raise MediaError(f"this is a still image ({fmt}), not a video", "not_a_video")
         stream = video_stream(container)
         ctx = stream.codec_context
         cw, ch = int(ctx.width or 0), int(ctx.height or 0)
