@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,20 @@ def test_repeated_failed_authentication_is_throttled(world: World) -> None:
     assert codes[:50] == [401] * 50 and codes[50:] == [429] * 10
     # A valid key from the same address still works: its org has its own bucket.
     assert world.client.get("/v1/me", headers=world.orgs["acme"].headers).status_code == 200
+
+
+def test_a_key_guessing_flood_is_logged_once_per_address_not_once_per_refusal(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    buckets = world.client.app.state.buckets
+    now = buckets.clock()
+    buckets.clock = lambda: now
+    bad = {"Authorization": "Bearer il_0123456789abcdef_not-a-real-secret"}
+    with caplog.at_level(logging.WARNING, logger="impactlens.api"):
+        codes = [world.client.get("/v1/me", headers=bad).status_code for _ in range(250)]
+    assert codes.count(429) == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "impactlens.api"]
+    assert len(lines) == 1 and "authentication refused" in lines[0] and "not-a-real-secret" not in lines[0]
 
 
 def test_admin_deletes_a_user_whose_session_then_ends(world: World) -> None:

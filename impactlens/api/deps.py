@@ -7,16 +7,20 @@ hops cost more than the work (two key lookups in the table).
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..accounts import Principal, get_plan
+from ..accounts.refusal_log import RefusalLog
 from ..accounts.service import AuthError
 from ..services import Services
 from .errors import ApiError
 from .throttle import TokenBuckets, client_key, retry_after
+
+log = logging.getLogger("impactlens.api")
 
 SESSION_COOKIE = "impactlens_session"
 FAILED_AUTH_RATE, FAILED_AUTH_BURST = 5.0, 50
@@ -34,6 +38,15 @@ async def get_services(request: Request) -> Services:
 def get_buckets(request: Request) -> TokenBuckets:
     buckets: TokenBuckets = request.app.state.buckets
     return buckets
+
+
+def auth_refusals(request: Request) -> RefusalLog:
+    """The app's log of refused authentications: a key-guessing flood is refused thousands of
+    times a second, so it is logged once per address a minute, then summarised."""
+    refusals: RefusalLog | None = getattr(request.app.state, "auth_refusals", None)
+    if refusals is None:
+        refusals = request.app.state.auth_refusals = RefusalLog(log, "authentication refused")
+    return refusals
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -56,8 +69,10 @@ async def current_principal(
             raise AuthError("authentication required: an API key or a session")
     except AuthError:
         # Guessing keys or replaying dead sessions costs a token per try, per client address.
-        wait = get_buckets(request).take(f"authfail:{client_key(request)}", FAILED_AUTH_RATE, FAILED_AUTH_BURST)
+        address = client_key(request)
+        wait = get_buckets(request).take(f"authfail:{address}", FAILED_AUTH_RATE, FAILED_AUTH_BURST)
         if wait:
+            auth_refusals(request).refused(f"address {address}", "over the failed-authentication rate")
             raise ApiError(
                 429, "rate_limited", "too many failed authentications", {"Retry-After": retry_after(wait)}
             ) from None
