@@ -147,6 +147,32 @@ def test_variable_frame_rate_samples_the_frame_on_screen(tmp_path: Path) -> None
     assert levels == [0, 2, 3, 5, 5]
 
 
+# A video whose frames are held 40 to 500 ms; and steady ones: 30 fps, NTSC 29.97 fps in
+# milliseconds (steps 33, 33, 34: rounding, not a variable rate).
+VFR_MS = [0, 40, 80, 120, 300, 340, 380, 700, 740, 780, 1200, 1240, 1280, 1320, 1360, 1400]
+NTSC_MS = [round(i * 1000 / 29.97) for i in range(60)]
+
+
+@pytest.mark.parametrize(
+    ("name", "codec"), [("vfr.mkv", "libx264"), ("vfr.webm", "libvpx-vp9"), ("vfr.mp4", "libx264")]
+)
+def test_a_variable_frame_rate_is_flagged_in_every_container(tmp_path: Path, name: str, codec: str) -> None:
+    """Matroska's average and base rates are both the muxer's nominal rate (30), so a VFR
+    MKV/WebM was reported as constant: the packets' timestamps decide."""
+    path = write_video(tmp_path / name, size=(64, 64), frame=grey_frames(64, 64), pts_ms=VFR_MS, codec=codec)
+    info = probe(path, 600, 10**8)
+    assert info.variable_frame_rate and any("variable frame rate" in w for w in info.warnings)
+
+
+@pytest.mark.parametrize("name", ["cfr.mkv", "cfr.webm", "cfr.mp4", "ntsc.mkv", "ntsc.mp4"])
+def test_a_steady_frame_rate_is_not_flagged(tmp_path: Path, name: str) -> None:
+    codec = "libvpx-vp9" if name.endswith(".webm") else "libx264"
+    pts = NTSC_MS if name.startswith("ntsc") else None
+    path = write_video(tmp_path / name, seconds=2.0, size=(64, 64), frame=grey_frames(64, 64), pts_ms=pts, codec=codec)
+    info = probe(path, 600, 10**8)
+    assert not info.variable_frame_rate and not any("variable" in w for w in info.warnings)
+
+
 def test_rotated_phone_video_is_analysed_upright(tmp_path: Path) -> None:
     path = write_video(tmp_path / "phone.mp4", seconds=1.0, size=(320, 176), rotation=-90)
     info = probe(path, 600, 10**8)

@@ -136,14 +136,17 @@ def probe(path: str | Path, max_duration_s: float, max_pixels: int) -> VideoInfo
     dw = _display_width(cw, sar, warnings)
     if dw < MIN_SIDE:  # non-square pixels: coded 32x64 at 1:4 is shown 8 px wide
         raise MediaError(f"video is shown {dw}x{ch}; both sides must be >= {MIN_SIDE} px", "video_too_small")
-    last_pts = _last_pts_s(path, max_duration_s)
+    steps: list[list[int]] = [_head_pts(path, _STEP_SAMPLE), []]
+    last_pts = _last_pts_s(path, max_duration_s, steps[1])
     duration = _length(duration, first_t, last_pts)
     if cw * ch > max_pixels:
         raise MediaError(f"video is {cw}x{ch}; the limit is {max_pixels:,} pixels per frame", "video_too_large")
     if duration is not None and duration > max_duration_s:
         raise MediaError(f"video is {duration:.1f} s long; the limit is {max_duration_s:.0f} s", "video_too_long")
     fps = float(avg) if avg else 0.0
-    vfr = bool(avg and base and abs(float(base) - float(avg)) > 0.01 * float(avg))
+    # The rates disagree in MP4 (its average counts frames over the duration), never in
+    # Matroska/WebM (both are the muxer's nominal rate): the timestamps themselves say it.
+    vfr = bool(avg and base and abs(float(base) - float(avg)) > 0.01 * float(avg)) or _steps_vary(steps)
     if interlaced:
         warnings.append("interlaced video: fields are blended by the downscale before analysis")
     if vfr:
@@ -192,7 +195,39 @@ def _length(duration: float | None, first_t: float, last_pts: float | None) -> f
     return duration - first_t if as_end + 0.5 < as_length else duration
 
 
-def _last_pts_s(path: str | Path, limit_s: float) -> float | None:
+# Packets whose timestamps are compared at each end of the video (demuxed, not decoded).
+_STEP_SAMPLE = 120
+
+
+def _head_pts(path: str | Path, count: int) -> list[int]:
+    """Presentation times of the video stream's first ``count`` packets."""
+    seen: list[int] = []
+    with open_video(path) as container:
+        stream = video_stream(container)
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    seen.append(packet.pts)
+                    if len(seen) >= count:
+                        break
+        except av.error.FFmpegError:
+            pass
+    return seen
+
+
+def _steps_vary(groups: list[list[int]]) -> bool:
+    """Whether the steps between consecutive presentation times (in each group of packets,
+    sorted: B-frames are stored out of order) differ by more than 10 % of the usual step, or
+    1.5 ticks (a 29.97 fps video in milliseconds steps 33, 33, 34: that is rounding)."""
+    steps = sorted(b - a for g in groups for a, b in zip(sorted(set(g)), sorted(set(g))[1:], strict=False))
+    if len(steps) < 2:
+        return False
+    usual = steps[len(steps) // 2]
+    tolerance = max(0.1 * usual, 1.5)
+    return steps[0] < usual - tolerance or steps[-1] > usual + tolerance
+
+
+def _last_pts_s(path: str | Path, limit_s: float, seen: list[int] | None = None) -> float | None:
     """The latest presentation time among the video stream's packets, in seconds. Only the
     tail is read: a seek to the keyframe before the end, then every packet after it (with
     B-frames the last frame shown is not the last one stored); where seeking fails or finds
@@ -204,14 +239,20 @@ def _last_pts_s(path: str | Path, limit_s: float) -> float | None:
             tb = stream.time_base
             if tb is None:
                 return None
-            latest = _latest_pts(container, stream, seek, limit_s / float(tb))
+            if seen is not None:
+                seen.clear()
+            latest = _latest_pts(container, stream, seek, limit_s / float(tb), seen)
         if latest is not None:
             return float(latest * tb)
     return None
 
 
 def _latest_pts(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, seek: bool, limit: float
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    seek: bool,
+    limit: float,
+    seen: list[int] | None = None,
 ) -> int | None:
     latest: int | None = None
     earliest: int | None = None
@@ -224,6 +265,8 @@ def _latest_pts(
             return None
         for packet in container.demux(stream):
             if packet.pts is not None and packet.size:
+                if seen is not None and len(seen) < _STEP_SAMPLE:
+                    seen.append(packet.pts)
                 latest = packet.pts if latest is None else max(latest, packet.pts)
                 earliest = packet.pts if earliest is None else min(earliest, packet.pts)
                 if latest - earliest > limit:
