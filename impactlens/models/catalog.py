@@ -33,7 +33,7 @@ _SALIENCY_LICENCE = (
 # Figures from the bench/ scripts (README, "Measured"): agreement with the reference resmem
 # package on NUS 401-460, and saliency metrics on NUS 401-500 (held out from training).
 _RESMEM_FP32_METRICS = {"spearman_vs_reference": 1.0, "max_abs_delta_vs_reference": 4.2e-7}
-# Stem-only-fp32 recipe (build.py quantise_resmem); speed-up: all cores, quiet, 3.98-4.07x in
+# Stem-only-fp32 recipe (quantise.py quantise_resmem); speed-up: all cores, quiet, 3.98-4.07x in
 # three runs (4.45x on one thread each).
 _RESMEM_INT8_METRICS = {
     "spearman_vs_reference": 0.985,
@@ -116,7 +116,7 @@ _YUNET_METRICS = {"recall_composites": 1.0, "time_vs_saliency": 0.56, "human_fix
 _PPOCR_DET_METRICS = {"recall_drawn_words": 0.895, "time_vs_saliency": 1.65, "human_fixation_lift": 7.0}
 _PPOCR_REC_METRICS = {"exact_read_found_words": 0.894, "role_accuracy": 0.966, "time_vs_saliency": 0.29}
 
-# INT8 saliency (models/build.py quantise_saliency): backbone int8, readout fp32. The held-out
+# INT8 saliency (models/quantise.py quantise_saliency): backbone int8, readout fp32. The held-out
 # metrics of the int8 graph and its map CC with the fp32 graph (mean over both held-out sets),
 # one-thread speed-up over fp32 (bench/saliency_int8.py; another job using ~1 of 2 cores).
 # Models without figures here still get an INT8 build, measured by nobody yet.
