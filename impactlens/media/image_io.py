@@ -28,8 +28,12 @@ MIN_SIDE = 16
 # Long side of the picture the analysis works on: the models and detectors resize to at
 # most 736 px, and clutter to 256 px; larger images are reduced by a whole factor.
 WORK_LONG_SIDE = 2048
-# Rows converted at a time, so a conversion's temporaries stay at a few MB.
+# Pixels converted at a time, so a conversion's temporaries stay at a few MB. 16/32-bit,
+# float and transparent pictures take smaller strips: their conversion holds several
+# float64 or RGBA copies of a strip next to a decoded frame already at 4 bytes a pixel
+# (400 MB at the 100 MP limit), and 2 M-pixel strips took the peak 57 MB past that.
 STRIP_PIXELS = 1 << 21
+WIDE_STRIP_PIXELS = 1 << 18
 # The formats decoded (Pillow's names). Pillow opens ~40, among them EPS, which it renders by
 # running Ghostscript wherever that is installed, and legacy or scientific formats no ad
 # comes in; anything else is unsupported_media before a decoder runs.
@@ -158,9 +162,15 @@ def _wide_to_8bit(mode: str, im: Image.Image) -> Callable[[np.ndarray], np.ndarr
     span = white - black or 1.0
 
     def scale(a: np.ndarray) -> np.ndarray:
-        # NaN (no data) and -inf show black, +inf white; nearest 8-bit level.
-        v = np.nan_to_num((a.astype(np.float64) - black) * (255.0 / span) + 0.5, nan=0.0, posinf=255.0, neginf=0.0)
-        return np.clip(v, 0, 255).astype(np.uint8)
+        # NaN (no data) and -inf show black, +inf white; nearest 8-bit level. In place: one
+        # float64 copy of the strip.
+        v = a.astype(np.float64)
+        v -= black
+        v *= 255.0 / span
+        v += 0.5
+        np.nan_to_num(v, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        np.clip(v, 0, 255, out=v)
+        return v.astype(np.uint8)
 
     return scale
 
@@ -178,8 +188,10 @@ def _finite_range(im: Image.Image) -> tuple[float, float]:
     return (lo, hi) if lo <= hi else (0.0, 0.0)
 
 
-def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:
-    """8-bit L or RGB, transparency over white, reduced by `factor`, one strip of rows at a time."""
+def _eight_bit(im: Image.Image, factor: int, notes: list[str], strip_pixels: int | None = None) -> Image.Image:
+    """8-bit L or RGB, transparency over white, reduced by `factor`, one strip of rows at a
+    time (of about `strip_pixels`, by default STRIP_PIXELS, WIDE_STRIP_PIXELS for wide or
+    transparent pictures)."""
     mode = im.mode
     scale = _wide_to_8bit(mode, im) if _is_wide(mode) else None
     if scale is not None:
@@ -194,7 +206,10 @@ def _eight_bit(im: Image.Image, factor: int, notes: list[str]) -> Image.Image:
         # Attention models see what a viewer sees: transparency over a white page.
         notes.append("transparent pixels composited over white")
     out = Image.new(out_mode, (max(1, w // factor), max(1, h // factor)))
-    rows = max(factor, STRIP_PIXELS // max(1, w) // factor * factor)
+    if strip_pixels is None:
+        plain = scale is None and mode not in _ALPHA_MODES and key is None
+        strip_pixels = STRIP_PIXELS if plain else WIDE_STRIP_PIXELS
+    rows = max(factor, strip_pixels // max(1, w) // factor * factor)
     for y0 in range(0, out.height * factor, rows):
         strip = im.crop((0, y0, out.width * factor, min(y0 + rows, out.height * factor)))
         if scale is not None:
