@@ -2,17 +2,19 @@
 
 Clients are passed in. Numbers travel as Decimal inside DynamoDB and come back as int or
 float, so both backends return the same items.
+
+Items and stream records are encoded in dynamo_items.py (with the table's schema,
+create_single_table), expressions built in dynamo_expr.py; create_single_table and
+stream_record are imported from here too.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, Literal
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
+from .dynamo_expr import _Expr, _update_expression
+from .dynamo_items import create_single_table, deserialise, serialise, stream_record
 from .table import (
     Check,
     Condition,
@@ -33,116 +35,8 @@ from .table import (
     validate_item,
 )
 
-_ser, _de = TypeSerializer(), TypeDeserializer()
-
-
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TableError("numbers must be finite (no NaN or Infinity)")
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def serialise(item: Item) -> dict[str, Any]:
-    return {k: _ser.serialize(_to_dynamo(v)) for k, v in item.items()}
-
-
-def deserialise(raw: dict[str, Any]) -> Item:
-    return {k: _from_dynamo(_de.deserialize(v)) for k, v in raw.items()}
-
-
-def create_single_table(client: Any, name: str) -> str:
-    """Create the table (on-demand, GSI1, stream of new and old images); returns the stream ARN."""
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("PK", "SK", "GSI1PK", "GSI1SK")],
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "GSI1",
-                "KeySchema": [
-                    {"AttributeName": "GSI1PK", "KeyType": "HASH"},
-                    {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    client.get_waiter("table_exists").wait(TableName=name)
-    arn: str = client.describe_table(TableName=name)["Table"]["LatestStreamArn"]
-    return arn
-
-
-class _Expr:
-    """Builds expressions with placeholder names/values so attribute names never clash."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-
-    def name(self, attr: str) -> str:
-        key = f"#n{len(self.names)}"
-        self.names[key] = attr
-        return key
-
-    def value(self, v: Any) -> str:
-        key = f":v{len(self.values)}"
-        self.values[key] = _ser.serialize(_to_dynamo(v))
-        return key
-
-    def condition(self, cond: Condition | None) -> str | None:
-        if cond is None:
-            return None
-        parts = []
-        if cond.exists is True:
-            parts.append(f"attribute_exists({self.name('PK')})")
-        elif cond.exists is False:
-            parts.append(f"attribute_not_exists({self.name('PK')})")
-        parts += [f"{self.name(k)} = {self.value(v)}" for k, v in cond.equals.items()]
-        parts += [f"attribute_not_exists({self.name(k)})" for k in cond.absent]
-        for k, v in cond.less_than.items():
-            n = self.name(k)
-            parts.append(f"(attribute_not_exists({n}) OR {n} < {self.value(v)})")
-        return " AND ".join(parts) or None
-
-    def kwargs(self, **extra: Any) -> dict[str, Any]:
-        out = {k: v for k, v in extra.items() if v is not None}
-        if self.names:
-            out["ExpressionAttributeNames"] = self.names
-        if self.values:
-            out["ExpressionAttributeValues"] = self.values
-        return out
-
-
-def _update_expression(op: Update, e: _Expr) -> str:
-    if {"PK", "SK"} & (set(op.set) | set(op.add) | set(op.remove)):
-        raise TableError("cannot change key attributes")
-    clauses = []
-    if op.set:
-        clauses.append("SET " + ", ".join(f"{e.name(k)} = {e.value(v)}" for k, v in op.set.items()))
-    if op.add:
-        clauses.append("ADD " + ", ".join(f"{e.name(k)} {e.value(v)}" for k, v in op.add.items()))
-    if op.remove:
-        clauses.append("REMOVE " + ", ".join(e.name(k) for k in op.remove))
-    # An update with nothing to change still has to create the item, as SQLite does.
-    return " ".join(clauses) or f"SET {e.name('PK')} = {e.value(op.pk)}"
+# db/__init__.py and stream_handler.py import the schema and stream decoding from here.
+__all__ = ["DynamoTable", "create_single_table", "stream_record"]
 
 
 class DynamoTable:
@@ -328,11 +222,3 @@ class DynamoTable:
             if len(out) >= limit:
                 break
         return out
-
-
-def stream_record(raw: dict[str, Any], prefix: str = "") -> StreamRecord:
-    """A DynamoDB Streams record (from get_records or a Lambda event) as a StreamRecord."""
-    body = raw["dynamodb"]
-    old = deserialise(body["OldImage"]) if "OldImage" in body else None
-    new = deserialise(body["NewImage"]) if "NewImage" in body else None
-    return StreamRecord(raw["eventName"], old, new, prefix + body["SequenceNumber"])
