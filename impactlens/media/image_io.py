@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import MediaError
 from .avif import av1_frame_sizes
+from .png_check import png_damage
 
 MIN_SIDE = 16
 # Long side of the picture the analysis works on: the models and detectors resize to at
@@ -263,6 +264,9 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         target = math.ceil(max(width, height) / WORK_LONG_SIDE)
         im.draft(im.mode, (max(1, width // target), max(1, height // target)))
     _load(im)
+    damage = png_damage(data) if im.format == "PNG" else None
+    if damage is not None:
+        notes.append(damage)
     if im.format == "TIFF" and orientation is not None and 0x0112 not in getattr(im, "tag_v2", {0x0112: 0}):
         # Pillow turns a TIFF upright itself while loading it (and says so by dropping the
         # tag): turning it again showed orientation 6 upside down, at the unturned size.
