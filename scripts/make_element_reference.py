@@ -4,7 +4,7 @@ The reference set is the bundled calibration photographs (impactlens/data/calibr
 scene images). For each we compute the three raw clutter features and, with every saliency
 model built in the model directory, the focus of its grid (focus depends on the model, so
 its reference is kept per model). The clutter normalisers are the features' medians, and
-clutter is the mean of the normalised features (engine/elements.py). Rerun it whenever a
+clutter is the mean of the normalised features (engine/map_measures.py). Rerun it whenever a
 saliency model is added or retrained, or the clutter definition changes:
 
     .venv/bin/python scripts/make_element_reference.py

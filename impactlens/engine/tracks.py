@@ -3,7 +3,7 @@
 A track is a list of keyframes ``(t, x, y, w, h)``, times strictly increasing, in displayed
 pixels. Between two keyframes the box moves linearly; before the first and after the last it
 stays where it was. Keyframes rather than a box per sampled instant because detection runs on
-about one instant a second (engine/elements.py) while shares are measured at every sampled
+about one instant a second (engine/element_tracks.py) while shares are measured at every sampled
 instant (2 a second): the boxes in between have to be interpolated anyway, and a long, steady
 track reduces to a few keyframes (``simplify_track``) instead of 1,200 boxes for 10 minutes.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from .types import AOI, TrackPoint
 
 # At most this many keyframes per track: a detected track has one per detection instant, at
-# most 60 a video today (elements.MAX_DETECT_INSTANTS); 120 leaves room for a client's own
+# most 60 a video today (element_tracks.MAX_DETECT_INSTANTS); 120 leaves room for a client's own
 # keyframes. The API also caps the points of one request (schemas.MAX_TRACK_POINTS_TOTAL).
 MAX_TRACK_POINTS = 120
 

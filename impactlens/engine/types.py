@@ -148,7 +148,7 @@ class ImageAnalysis(BaseModel):
     warnings: list[str] = []
     outputs: dict[str, str] = {}
     auto_aois: list[AutoAOI] = []
-    # Beside the map (definitions in engine/elements.py and the README); None in older results.
+    # Beside the map (definitions in engine/map_measures.py and the README); None in older results.
     focus: float | None = None
     focus_percentile: float | None = None
     clutter: float | None = None
