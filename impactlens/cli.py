@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from importlib import resources
 from pathlib import Path
 
 from .errors import ImpactLensError
+from .settings import ENV_NEW_PASSWORD
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -36,7 +38,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             continue
         shares = ", ".join(f"{a.name}={a.share:.1%}" for a in r.attention)
         print(
-            f"{r.source}: memorability {r.memorability:.3f} (percentile {r.memorability_percentile:.0f})"
+            f"{r.source}: memorability {r.memorability:.3f} (percentile {math.floor(r.memorability_percentile)})"
             + (f"; attention {shares}" if shares else "")
         )
     for e in batch.errors:
@@ -119,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (LookupError, ValueError) as exc:  # admin commands: unknown org, conflicts, bad input
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EOFError:  # a prompt (the new user's password) with nothing to read: no tty, no input
+        print(f"error: no input to read (set {ENV_NEW_PASSWORD} to run without a terminal)", file=sys.stderr)
         return 2
     return code
 

@@ -44,6 +44,21 @@ def test_admin_cli_creates_and_lists_orgs_users_and_keys(
     assert main(["admin", "--data-dir", str(data), "create-user", "nope", "x@y.z"]) == 2  # no such org
 
 
+def test_create_user_without_a_terminal_or_password_variable_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert main(["admin", "--data-dir", str(data), "create-org", "acme"]) == 0
+    env = {k: v for k, v in os.environ.items() if k != "IMPACTLENS_NEW_PASSWORD"}
+    # A session of its own: no controlling terminal, so the password prompt reads stdin (empty).
+    cmd = ["admin", "--data-dir", str(data), "create-user", "acme", "a@acme.test"]
+    done = subprocess.run(
+        [sys.executable, "-m", "impactlens.cli", *cmd],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, start_new_session=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "IMPACTLENS_NEW_PASSWORD" in done.stderr and "Traceback" not in done.stderr
+    assert embedded_services(load_settings(data_dir=data)).repo.user_by_email("a@acme.test") is None
+
+
 def _get(url: str, key: str) -> object:
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310
