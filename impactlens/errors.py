@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+_BLOB_KEYS = re.compile(r"\b(?:orgs|work|out)/[^\s'\"]+")
+_PATHS = re.compile(r"(?<![\w:/])(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:,;()]+){2,}[/\\]?")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+
+
+def scrub(message: str) -> str:
+    """A message for a client (an API answer, a webhook): no server paths, blob keys or errno
+    noise (the log keeps them)."""
+    message = _BLOB_KEYS.sub("<file>", message)
+    message = _PATHS.sub("<path>", message)
+    return _ERRNO.sub("", message)
+
 
 class ImpactLensError(Exception):
     code = "impactlens_error"

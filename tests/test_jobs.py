@@ -215,3 +215,57 @@ def test_asset_deleted_mid_analysis_leaves_no_results_behind(tmp_path: Path) -> 
     assert list(blobs.list("orgs/")) == []
     assert services.table.query(f"ASSET#{asset}").items == []
     assert services.table.query("JOBQ#running", index="GSI1").items == []
+
+
+class _FailsLikeFFmpeg:
+    """The real engine, except that decoding fails as PyAV reports it: an errno and the
+    server's own path to the scratch file in the message."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def analyse(self, *args: Any, **kw: Any) -> Any:
+        from impactlens.errors import MediaError
+
+        raise MediaError(
+            "[Errno 1094995529] Invalid data found when processing input: '/srv/impactlens/data/tmp/job-1/source'",
+            "corrupt_media",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_failure_webhook_carries_the_scrubbed_message_the_api_shows(tmp_path: Path) -> None:
+    from impactlens.engine import ImageEngine
+
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world = make_world(tmp_path, webhook_allow_private=True)
+        o = world.add_org("acme")
+        world.campaign(o)
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        assert world.client.put("/v1/org/webhook", json={"url": url}, headers=o.headers).status_code == 200
+        asset = world.asset(o)["asset"]
+        world.upload(o, asset, jpeg())
+        world.worker._engine = _FailsLikeFFmpeg(ImageEngine.from_settings(world.services.settings))  # type: ignore[assignment]
+        world.run_jobs()
+        world.worker.webhooks.drain()
+    finally:
+        server.shutdown()
+    shown = world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["error"]
+    event = json.loads(received[0])
+    assert event["event"] == "analysis.failed" and event["error"] == shown
+    assert "/srv/" not in received[0].decode() and "Errno" not in received[0].decode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,7 +15,7 @@ from ..accounts.security import PasswordChecksBusyError
 from ..accounts.service import AuthError
 from ..db.repository import ConflictError, NotFoundError
 from ..db.table import InvalidCursorError
-from ..errors import MediaError
+from ..errors import MediaError, scrub
 
 log = logging.getLogger("impactlens.api")
 
@@ -30,16 +29,6 @@ MEDIA_STATUS = {
 }
 
 
-_BLOB_KEYS = re.compile(r"\b(?:orgs|work|out)/[^\s'\"]+")
-_PATHS = re.compile(r"(?<![\w:/])(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:,;()]+){2,}[/\\]?")
-_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
-
-
-def scrub(message: str) -> str:
-    """A message for a client: no server paths, blob keys or errno noise (the log keeps them)."""
-    message = _BLOB_KEYS.sub("<file>", message)
-    message = _PATHS.sub("<path>", message)
-    return _ERRNO.sub("", message)
 
 
 class ApiError(Exception):

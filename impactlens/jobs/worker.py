@@ -21,7 +21,7 @@ from typing import Any
 from ..db.aggregates import AggregateConsumer, drain
 from ..db.repository import ConflictError
 from ..engine.image import ImageEngine
-from ..errors import ImpactLensError, MediaError
+from ..errors import ImpactLensError, MediaError, scrub
 from ..observability import log_context, record_job
 from ..pipeline.local import VideoRunner
 from ..services import Services
@@ -106,7 +106,9 @@ class JobWorker:
 
         def failed(job: dict[str, Any]) -> None:
             scratch.drop_work_blobs(self.services, job=job["job"])
-            self._webhook(job, "analysis.failed", {"error": job["error"]})
+            error = dict(job["error"])
+            error["message"] = scrub(str(error.get("message", "")))
+            self._webhook(job, "analysis.failed", {"error": error})
 
         return self.services.repo.requeue_expired(self.settings.job_max_attempts, failed)
 
@@ -184,7 +186,8 @@ class JobWorker:
     def _fail(self, job: dict[str, Any], code: str, message: str) -> None:
         self._mark_asset(job, {"status": "failed", "error": {"code": code, "message": message}})
         self._finish(job, "failed", error={"code": code, "message": message})
-        self._webhook(job, "analysis.failed", {"error": {"code": code, "message": message}})
+        # The receiver is outside: the same scrubbed message the API shows, not server paths.
+        self._webhook(job, "analysis.failed", {"error": {"code": code, "message": scrub(message)}})
 
     def _webhook(self, job: dict[str, Any], event: str, data: dict[str, Any]) -> None:
         """Queues the event for delivery; a failure here never changes the job's outcome."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...accounts import Principal
+from ...errors import scrub
 from ...services import Services
-from ..errors import not_found, scrub
+from ..errors import not_found
 from ..schemas import AssetOut, finite_aois
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such asset in the caller's organisation"}}
