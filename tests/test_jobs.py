@@ -3,6 +3,7 @@ fail the asset with the reason, completion webhooks are signed."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -150,7 +152,9 @@ def test_media_error_at_analysis_fails_at_once_with_its_code(tmp_path: Path) -> 
     assert [b.key for b in world.services.blobs.list(f"orgs/acme/assets/{asset}/")] == [source]
 
 
-def test_completion_webhook_is_signed_with_the_org_secret(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[HTTPServer, list[tuple[bytes, str]]]]:
+    """A local receiver: every POST's (body, signature header), answered 204."""
     received: list[tuple[bytes, str]] = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -166,6 +170,13 @@ def test_completion_webhook_is_signed_with_the_org_secret(tmp_path: Path) -> Non
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
+        yield server, received
+    finally:
+        server.shutdown()
+
+
+def test_completion_webhook_is_signed_with_the_org_secret(tmp_path: Path) -> None:
+    with webhook_receiver() as (server, received):
         world = make_world(tmp_path, webhook_allow_private=True)
         o = world.add_org("acme")
         world.campaign(o)
@@ -175,8 +186,6 @@ def test_completion_webhook_is_signed_with_the_org_secret(tmp_path: Path) -> Non
         world.upload(o, asset, jpeg())
         world.run_jobs()
         world.worker.webhooks.drain()  # the dispatcher's threads do this in the server
-    finally:
-        server.shutdown()
     assert len(received) == 1
     body, signature = received[0]
     assert signature == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -239,20 +248,7 @@ class _FailsLikeFFmpeg:
 def test_a_failure_webhook_carries_the_scrubbed_message_the_api_shows(tmp_path: Path) -> None:
     from impactlens.engine import ImageEngine
 
-    received: list[bytes] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            received.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with webhook_receiver() as (server, received):
         world = make_world(tmp_path, webhook_allow_private=True)
         o = world.add_org("acme")
         world.campaign(o)
@@ -263,9 +259,8 @@ def test_a_failure_webhook_carries_the_scrubbed_message_the_api_shows(tmp_path: 
         world.worker._engine = _FailsLikeFFmpeg(ImageEngine.from_settings(world.services.settings))  # type: ignore[assignment]
         world.run_jobs()
         world.worker.webhooks.drain()
-    finally:
-        server.shutdown()
     shown = world.client.get(f"/v1/assets/{asset}", headers=o.headers).json()["error"]
-    event = json.loads(received[0])
+    body = received[0][0].decode()
+    event = json.loads(body)
     assert event["event"] == "analysis.failed" and event["error"] == shown
-    assert "/srv/" not in received[0].decode() and "Errno" not in received[0].decode()
+    assert "/srv/" not in body and "Errno" not in body
