@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ..db.ratelimit import tokens_needed
+from ..db.ratelimit import MAX_DEBT_WINDOWS, tokens_needed
 
 
 class TokenBuckets:
@@ -39,12 +39,17 @@ class TokenBuckets:
         key's next requests wait until it has refilled (a debt), so work of any size is paid
         for at the plan's rate, yet is never refused for good for being larger than the burst."""
         now = self.clock()
+        # As the table limiter (db/ratelimit.py): a cost below 1 is 1 (never a gift of tokens),
+        # and the debt stops at MAX_DEBT_WINDOWS bursts, so one export of a huge campaign cannot
+        # hold every member of the organisation off the dashboard for hours.
+        cost = max(cost, 1)
+        floor = -float(MAX_DEBT_WINDOWS * burst)
         need = float(tokens_needed(cost, burst))
         with self._lock:
             tokens, last = self._state.get(key, (float(burst), now))
             tokens = min(float(burst), tokens + (now - last) * rate)
             allowed = tokens >= need
-            self._state[key] = (tokens - cost if allowed else tokens, now)
+            self._state[key] = (max(floor, tokens - cost) if allowed else tokens, now)
             self._state.move_to_end(key)
             while len(self._state) > self.max_keys:
                 self._state.popitem(last=False)
