@@ -232,6 +232,7 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if not data:
         raise MediaError("the file is empty (0 bytes)", "empty_file")
+    damage = png_damage(data)  # before Pillow: it refuses a flood of chunks Pillow would walk
     im = _open(data)
     width, height = im.size
     if width * height > max_pixels:
@@ -264,8 +265,7 @@ def decode_image(source: str | Path | bytes, max_pixels: int) -> DecodedImage:
         target = math.ceil(max(width, height) / WORK_LONG_SIDE)
         im.draft(im.mode, (max(1, width // target), max(1, height // target)))
     _load(im)
-    damage = png_damage(data) if im.format == "PNG" else None
-    if damage is not None:
+    if damage is not None and im.format == "PNG":
         notes.append(damage)
     if im.format == "TIFF" and orientation is not None and 0x0112 not in getattr(im, "tag_v2", {0x0112: 0}):
         # Pillow turns a TIFF upright itself while loading it (and says so by dropping the
