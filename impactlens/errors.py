@@ -7,11 +7,15 @@ import re
 _BLOB_KEYS = re.compile(r"\b(?:orgs|work|out)/[^\s'\"]+")
 _PATHS = re.compile(r"(?<![\w:/])(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:,;()]+){2,}[/\\]?")
 _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+# A quoted absolute path (how PyAV and OSError name a file) is one path even with spaces in
+# it: "/Users/Jane Doe/..." or ".../Application Support/..." otherwise lost only its first part.
+_QUOTED_PATHS = re.compile(r"""(['"])(?:[A-Za-z]:)?[/\\](?:(?!\1)[^\n])*\1""")
 
 
 def scrub(message: str) -> str:
     """A message for a client (an API answer, a webhook): no server paths, blob keys or errno
     noise (the log keeps them)."""
+    message = _QUOTED_PATHS.sub(r"\1<path>\1", message)
     message = _BLOB_KEYS.sub("<file>", message)
     message = _PATHS.sub("<path>", message)
     return _ERRNO.sub("", message)

@@ -7,13 +7,15 @@ import io
 import struct
 import time
 import zlib
+from pathlib import Path
 
+import av
 import pytest
 from PIL import Image
 
 from impactlens.api.throttle import TokenBuckets
 from impactlens.db.ratelimit import MAX_DEBT_WINDOWS
-from impactlens.errors import MediaError
+from impactlens.errors import MediaError, scrub
 from impactlens.media.image_io import decode_image
 
 
@@ -70,3 +72,21 @@ def test_a_png_with_many_idat_chunks_still_decodes() -> None:
     """The chunk cap leaves room for real files: 20,000 chunks are analysed (with no note)."""
     decoded = decode_image(_png_with_chunks(20_000, False), 100_000_000)
     assert not decoded.warnings
+
+
+# Webhook / API error scrub -------------------------------------------------------------------
+def test_a_server_path_with_a_space_is_scrubbed_whole(tmp_path: Path) -> None:
+    """scrub cut a path at its first space: PyAV's own error for a data directory such as
+    '/Users/Jane Doe/...' or '.../Application Support/...' reached the API answer and the
+    failure webhook as "'<path> Doe/impactlens-data/.../source'" (the rest of the path)."""
+    folder = tmp_path / "Jane Doe" / "impactlens-data"
+    folder.mkdir(parents=True)
+    source = folder / "source"
+    source.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(av.error.FFmpegError) as err:
+        av.open(str(source), format="mov")
+    message = str(err.value)
+    assert "Doe" in message  # the real message holds the path
+    scrubbed = scrub(message)
+    assert "Doe" not in scrubbed and "impactlens-data" not in scrubbed and "source" not in scrubbed
+    assert "<path>" in scrubbed and "Invalid data" in scrubbed
