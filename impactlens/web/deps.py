@@ -92,21 +92,24 @@ async def _user(request: Request, services: ServicesDep, fragment: bool) -> Prin
     return principal
 
 
-def _organisation(request: Request, principal: Principal, fragment: bool, cost: int = 1) -> None:
+def _organisation(request: Request, principal: Principal, fragment: bool) -> None:
     plan = get_plan(principal.plan)
     factor, kind = (FRAGMENT_FACTOR, "media") if fragment else (1, "page")
     rate = plan.requests_per_s * factor
     message = f"Your organisation's {plan.name} plan allows {rate:g} dashboard requests a second."
-    _take(request, f"web:{kind}:{principal.org}", rate, plan.burst * factor, message, fragment, cost)
+    _take(request, f"web:{kind}:{principal.org}", rate, plan.burst * factor, message, fragment)
 
 
 def charge_pages(request: Request, principal: Principal, cost: int) -> None:
-    """Takes ``cost`` more page tokens of the organisation for a page whose work grows with
-    what it reads (the CSV export): PageThrottled, before that work, when the bucket has not got
+    """Takes ``cost`` tokens, at the plan's page rate, for a page whose work grows with what it
+    reads (the CSV export): PageThrottled, before that work, when the bucket has not got
     ``tokens_needed(cost, burst)`` (at most half a burst); a cost above what is left is a debt
-    that later pages wait out."""
+    that later exports wait out. A bucket of its own (``web:export:<org>``): in the pages'
+    bucket, one member's export of a large campaign kept every other member's pages waiting."""
     if cost > 0:
-        _organisation(request, principal, False, cost)
+        plan = get_plan(principal.plan)
+        message = f"Your organisation's exports on the {plan.name} plan are paced: the last one was large."
+        _take(request, f"web:export:{principal.org}", plan.requests_per_s, plan.burst, message, False, cost)
 
 
 async def page_user(request: Request, services: ServicesDep) -> Principal:

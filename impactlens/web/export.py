@@ -4,7 +4,7 @@ The rows are what the campaign view lists (the asset items, one key-range query)
 analysed ones, the stored result's attention per AOI (one read each): the same numbers as
 /v1/assets/{id}/results, never recomputed here.
 
-Its work grows with the campaign, so it is paid for in page tokens (web/deps.py charge_pages),
+Its work grows with the campaign, so it is paid for in export tokens (web/deps.py charge_pages),
 each charged before the reads it pays for: the page's own token covers the first listing page
 (``LIST_PAGE`` assets) and the first ``RESULTS_PER_TOKEN`` results; every further listing page
 is one token, every further ``RESULTS_PER_TOKEN`` results one more, all taken before the first
@@ -99,7 +99,7 @@ def all_assets(
 def campaign_csv(
     services: Services, org: str, brand: str, campaign: str, charge: Callable[[int], None] = lambda n: None
 ) -> str:
-    """``charge(n)`` takes n page tokens (or raises) before the work they pay for."""
+    """``charge(n)`` takes n export tokens (or raises) before the work they pay for."""
     assets = all_assets(services, org, brand, campaign, charge)
     analysed = sum(1 for a in assets if a.get("result_version"))
     charge(max(0, math.ceil(analysed / RESULTS_PER_TOKEN) - 1))  # the page's own token paid the first ones
