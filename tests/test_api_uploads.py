@@ -50,6 +50,15 @@ def test_bad_upload_is_refused_precisely_and_leaves_nothing(world: World, tmp_pa
     assert world.upload(o, asset, m.jpeg()).status_code == 202
 
 
+def test_a_file_that_is_neither_image_nor_video_is_told_both_formats(world: World) -> None:
+    o = world.orgs["acme"]
+    asset = world.asset(o)["asset"]
+    r = world.upload(o, asset, b"meeting notes, not an ad\n" * 20, "notes.txt")
+    error = r.json()["error"]
+    assert (r.status_code, error["code"]) == (415, "unsupported_media")
+    assert "image format" in error["message"] and "JPEG" in error["message"] and "MP4" in error["message"]
+
+
 def _usage_keys(world: World) -> list[str]:
     return [i["SK"] for i in world.services.table.query("ORG#acme").items if i["SK"].startswith("USAGE#")]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import MediaError
-from .image_io import has_image_signature
+from .image_io import IMAGE_FORMATS, has_image_signature
 
 # Demuxer (as FFmpeg names it for av.open's format=) -> what users call the container.
 DEMUXERS = {
@@ -78,6 +78,14 @@ def demuxer_for(path: str | Path) -> str:
         # H.264/HEVC Annex B or an MPEG video elementary stream: frames without timestamps.
         raise MediaError(
             f"the video has no timestamps (a bare video stream, not in a container): upload it as {SUPPORTED}",
+            "unsupported_media",
+        )
+    if Path(path).suffix == "":
+        # An upload's spool file has no name to go by: it was neither a readable image nor a
+        # video container, and the message must not send an image's owner to the video formats.
+        raise MediaError(
+            f"neither a recognised image format nor a video container: images are accepted as "
+            f"{', '.join(IMAGE_FORMATS)}, videos as {SUPPORTED}",
             "unsupported_media",
         )
     raise MediaError(f"not a recognised video container: videos are accepted as {SUPPORTED}", "unsupported_media")
